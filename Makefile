@@ -1,0 +1,41 @@
+# The two commands a new machine needs: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+CONFIG ?= config/monitor.yaml
+
+.PHONY: run test lint types pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamp files so an unchanged pyproject does not reinstall on every call.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/news-monitor -c $(CONFIG) run
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check monitor tests benchmarks
+	$(BIN)/ruff format --check monitor tests benchmarks
+
+types: $(VENV)/.installed-dev
+	$(BIN)/mypy monitor
+
+pytest: $(VENV)/.installed-dev
+	$(BIN)/pytest
+
+test: lint types pytest
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

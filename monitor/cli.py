@@ -1,0 +1,344 @@
+"""The ``news-monitor`` command: parses arguments, calls the stages, maps errors to exit codes.
+
+Exit codes are a contract with users' scripts (documented in the README):
+
+- 0  success (``grep``: something matched)
+- 1  ``once``: a feed or a delivery failed (nothing is lost; the log says which);
+     ``grep``: nothing matched; ``notify-test``: a URL refused the message
+- 2  usage error; ``grep``: any error
+- 75 another news-monitor holds the state file (EX_TEMPFAIL: try again later)
+- 78 configuration error (EX_CONFIG), so systemd does not restart-loop on it
+
+Command output (grep results, ``--json``, dry-run alerts, notify-test answers) goes to stdout;
+logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from monitor import __version__, logs
+from monitor.config import Config, find_config, load_config
+from monitor.errors import ConfigError, ConfigErrors, MonitorError, StateLockedError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 75  # EX_TEMPFAIL
+EXIT_CONFIG = 78  # EX_CONFIG
+
+log = logs.get_logger()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="news-monitor",
+        description="Polls news feeds, matches watch rules, delivers each alert once.",
+    )
+    p.add_argument("--version", action="version", version=f"news-monitor {__version__}")
+    p.add_argument(
+        "-c",
+        "--config",
+        help="config file (default: $NEWS_MONITOR_CONFIG, else ./config/monitor.yaml, "
+        "else /etc/news-monitor/monitor.yaml)",
+    )
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--log-format",
+        choices=["auto", "json", "console"],
+        default="auto",
+        help="log format on stderr (default: JSON unless stderr is a terminal)",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="run the daemon (SIGTERM/SIGINT stop it, SIGHUP reloads)")
+
+    once = sub.add_parser("once", help="poll every enabled feed once, deliver, exit")
+    once.add_argument(
+        "--dry-run", action="store_true", help="print the alerts it would send; record nothing"
+    )
+    once.add_argument(
+        "--force", action="store_true", help="also poll feeds that asked to wait (Retry-After)"
+    )
+
+    sub.add_parser("check", help="validate the config and watchlists")
+
+    nt = sub.add_parser("notify-test", help="send a test message to a channel")
+    nt.add_argument("channel")
+
+    g = sub.add_parser("grep", help="search feeds (URLs or files) with a query")
+    g.add_argument("query")
+    g.add_argument("sources", nargs="+", metavar="SOURCE")
+    g.add_argument("--json", action="store_true", help="one JSON object per matching item")
+    g.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="allow fetching from private, loopback and link-local addresses",
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    json_logs = {"auto": None, "json": True, "console": False}[args.log_format]
+    logs.configure(level=args.log_level or "info", json=json_logs)
+    try:
+        if args.command == "grep":
+            return cmd_grep(args, json_logs)
+        config_path = find_config(args.config)
+        try:
+            config = load_config(config_path)
+        except ConfigError as e:
+            _print_config_error(e)
+            return EXIT_CONFIG
+        logs.configure(
+            level=args.log_level or config.log_level, json=json_logs, secrets=config.secrets
+        )
+        if args.command == "check":
+            return cmd_check(config)
+        if args.command == "notify-test":
+            return cmd_notify_test(config, args.channel)
+        if args.command == "once":
+            return cmd_once(config, dry_run=args.dry_run, force=args.force)
+        if args.command == "run":
+            return cmd_run(config, str(config_path))
+    except StateLockedError as e:
+        print(f"news-monitor: {e}", file=sys.stderr)
+        return EXIT_LOCKED
+    except ConfigError as e:
+        _print_config_error(e)
+        return EXIT_CONFIG
+    except MonitorError as e:
+        print(f"news-monitor: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
+
+
+def _print_config_error(e: ConfigError) -> None:
+    errors = e.errors if isinstance(e, ConfigErrors) else [e]
+    for err in errors:
+        print(str(err), file=sys.stderr)
+
+
+@contextmanager
+def _locked_store(config: Config) -> Any:
+    from monitor.store import StateLock, Store
+
+    lock = StateLock(config.state_path)
+    lock.acquire()
+    try:
+        store = Store(config.state_path)
+        try:
+            yield store
+        finally:
+            store.close()
+    finally:
+        lock.release()
+
+
+# -- check ------------------------------------------------------------------------------------
+
+
+def cmd_check(config: Config) -> int:
+    from monitor.rules import parse_query
+
+    for rule in config.rules:
+        query = parse_query(rule.query, config.aliases)
+        if getattr(query, "mixes_and_or_without_parens", False):
+            pos = rule.position
+            print(
+                f"{pos.file}:{pos.line}:{pos.col}: warning: rule {rule.name!r} mixes AND and OR "
+                "without parentheses (AND binds tighter: a OR b AND c means a OR (b AND c))",
+                file=sys.stderr,
+            )
+    feeds = config.enabled_feeds()
+    rules = config.enabled_rules()
+    print(
+        f"{config.path}: OK: {len(feeds)} feeds, {len(rules)} rules, "
+        f"{len(config.channels)} channels, {len(config.watchlist_files)} watchlist files"
+    )
+    return EXIT_OK
+
+
+# -- once -------------------------------------------------------------------------------------
+
+
+def cmd_once(config: Config, *, dry_run: bool, force: bool) -> int:
+    from monitor.notify import render
+    from monitor.service import Monitor
+
+    with _locked_store(config) as store:
+        monitor = Monitor(config, store)
+        report = asyncio.run(monitor.run_once(dry_run=dry_run, force=force))
+    if dry_run:
+        for m in report.dry_run_messages:
+            title, body = render(m, config.timezone)
+            print(title)
+            for line in body.splitlines():
+                print(f"    {line}")
+            print()
+        sys.stdout.flush()
+    failed = [f for f in report.feeds if f.status == "failed"]
+    log.info(
+        "cycle_finished",
+        feeds=len(report.feeds),
+        failed_feeds=[f.feed for f in failed],
+        alerts_sent=report.delivered,
+        alerts_failed=report.delivery_failed,
+        dry_run=dry_run or None,
+    )
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+# -- run --------------------------------------------------------------------------------------
+
+
+def cmd_run(config: Config, config_path: str) -> int:
+    from monitor.service import Daemon, Monitor, load_for_reload
+
+    with _locked_store(config) as store:
+        monitor = Monitor(config, store)
+        daemon = Daemon(monitor, reload_config=load_for_reload(config_path))
+        asyncio.run(daemon.run())
+    return EXIT_OK
+
+
+# -- notify-test ------------------------------------------------------------------------------
+
+
+def cmd_notify_test(config: Config, channel_name: str) -> int:
+    from monitor.notify import Channel, outcome_lines, register_console_scheme, render, sample_alert
+
+    if channel_name not in config.channels:
+        known = ", ".join(sorted(config.channels)) or "none"
+        print(
+            f"news-monitor: no channel {channel_name!r} in the config (known: {known})",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    register_console_scheme()
+    channel = Channel(channel_name, config.channels[channel_name])
+    title, body = render(sample_alert(datetime.now(UTC)), config.timezone)
+    result = channel.deliver(title, body)
+    for line in outcome_lines(channel_name, result):
+        print(line)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+# -- grep -------------------------------------------------------------------------------------
+
+
+def cmd_grep(args: argparse.Namespace, json_logs: bool | None) -> int:
+    """grep for feeds: exit 0 if something matched, 1 if nothing did, 2 on any error."""
+    from monitor.fetch import Fetched, Fetcher, FetchFailed, FetchLimits, NotModified
+    from monitor.parse import ParseError, parse_feed
+    from monitor.rules import QueryError, RuleSet, parse_query
+    from monitor.service import item_fields
+
+    aliases: dict[str, tuple[str, ...]] = {}
+    limits = FetchLimits(allow_private=bool(args.allow_private))
+    if args.config:
+        try:
+            config = load_config(args.config)
+        except ConfigError as e:
+            _print_config_error(e)
+            return EXIT_USAGE
+        logs.configure(level=args.log_level or "info", json=json_logs, secrets=config.secrets)
+        aliases = dict(config.aliases)
+        from monitor.service import fetch_limits
+
+        limits = fetch_limits(config)
+        if args.allow_private:
+            limits = FetchLimits(
+                timeout=limits.timeout,
+                max_bytes=limits.max_bytes,
+                max_redirects=limits.max_redirects,
+                allow_private=True,
+                user_agent=limits.user_agent,
+            )
+    try:
+        query = parse_query(args.query, aliases)
+    except QueryError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_USAGE
+    ruleset = RuleSet([("query", query)])
+
+    async def fetch_all() -> list[Any]:
+        async with Fetcher(limits) as fetcher:
+            return await asyncio.gather(*(fetcher.fetch(_source(s)) for s in args.sources))
+
+    results = asyncio.run(fetch_all())
+    errors = matched = 0
+    out: TextIO = sys.stdout
+    for source, result in zip(args.sources, results, strict=True):
+        if isinstance(result, FetchFailed):
+            print(f"news-monitor: {source}: {result.reason}", file=sys.stderr)
+            errors += 1
+            continue
+        if isinstance(result, NotModified):  # cannot happen without validators
+            continue
+        assert isinstance(result, Fetched)
+        try:
+            parsed = parse_feed(
+                result.body, feed_name=source, url=result.url, content_type=result.content_type
+            )
+        except ParseError as e:
+            print(f"news-monitor: {source}: {e}", file=sys.stderr)
+            errors += 1
+            continue
+        for item in parsed.items:
+            fields = item_fields(item)
+            hits = ruleset.match(fields)
+            if not hits:
+                continue
+            matched += 1
+            spans = [
+                {
+                    "term": fields[h.field][h.start : h.end],
+                    "field": h.field,
+                    "start": h.start,
+                    "end": h.end,
+                }
+                for m in hits
+                for h in m.hits
+            ]
+            if args.json:
+                record = {
+                    "title": item.title,
+                    "link": item.link,
+                    "published": item.published.isoformat() if item.published else None,
+                    "source": item.source,
+                    "feed": source,
+                    "matched": spans,
+                }
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            else:
+                terms = ", ".join(
+                    dict.fromkeys(s["term"] for s in spans if isinstance(s["term"], str))
+                )
+                when = item.published.strftime("%Y-%m-%d %H:%M UTC") if item.published else "-"
+                out.write(f"{item.title}\n    {item.link or '-'}\n    {when}  matched: {terms}\n")
+    out.flush()
+    if errors:
+        return EXIT_USAGE
+    return EXIT_OK if matched else EXIT_FAILED
+
+
+def _source(s: str) -> str:
+    if s.startswith(("http://", "https://", "file://")):
+        return s
+    return str(Path(s).resolve())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

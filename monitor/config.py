@@ -1,0 +1,724 @@
+"""YAML configuration and watchlists -> validated, typed, immutable config.
+
+pydantic validates at this boundary only; the rest of the program sees frozen models. Every error
+carries ``file:line:col``: the YAML is composed into nodes first so each value keeps its position,
+and pydantic's error locations are mapped back to those positions.
+
+YAML traps handled here (see the project style guide): safe loading only; duplicate keys are errors
+instead of silently overwriting; only ``true``/``false`` are booleans (YAML 1.1 turns ``NO`` — the
+country code of Norway — into False); ``${VAR}`` expands from the environment and an unset variable
+is an error, never an empty string.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from monitor.errors import ConfigError, ConfigErrors
+
+DEFAULT_CONFIG_LOCATIONS = ("config/monitor.yaml", "/etc/news-monitor/monitor.yaml")
+STATE_FILE_NAME = "news-monitor.db"
+
+# --------------------------------------------------------------------------------------------
+# Durations and sizes: "90s", "10m", "2h", "1d", "1w", "1h30m", or a bare number of seconds.
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_DURATION_UNITS = {
+    "ms": 0.001,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 7 * 86400,
+}
+
+
+def parse_duration(value: object) -> timedelta:
+    """Parse ``90s``, ``10m``, ``2h``, ``1d``, ``1h30m`` or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 90s, 10m, 2h or 1d")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return timedelta(seconds=value)
+    if not isinstance(value, str):
+        raise ValueError("expected a duration such as 90s, 10m, 2h or 1d")
+    text = value.strip().replace(" ", "")
+    pos, total = 0, 0.0
+    for m in _DURATION_PART.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+        pos = m.end()
+    if not text or pos != len(text):
+        raise ValueError(f"invalid duration {value!r}: expected e.g. 90s, 10m, 2h, 1d or 1h30m")
+    return timedelta(seconds=total)
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?", re.IGNORECASE)
+_SIZE_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "kib": 1024,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+
+
+def parse_size(value: object) -> int:
+    """Parse ``10MiB``, ``500KB`` or a number of bytes."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        m = _SIZE.fullmatch(value.strip())
+        if m:
+            return int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()])
+    raise ValueError(f"invalid size {value!r}: expected e.g. 10MiB, 500KB or a number of bytes")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)]
+
+
+def _one_or_many(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+# --------------------------------------------------------------------------------------------
+# The config model. Key names are a contract with users: document every key in the README.
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Defaults(_Model):
+    interval: Duration = timedelta(minutes=10)
+    max_age: Duration = timedelta(days=2)
+    retention: Duration = timedelta(days=30)
+    notify: tuple[Name, ...] = ()
+
+    @model_validator(mode="after")
+    def _retention_outlives_max_age(self) -> Defaults:
+        if self.retention <= self.max_age:
+            raise ValueError(
+                "retention must be longer than max_age, or old items would alert again"
+            )
+        if self.interval < timedelta(seconds=10):
+            raise ValueError("interval must be at least 10s")
+        return self
+
+
+class FetchSettings(_Model):
+    timeout: Duration = timedelta(seconds=30)
+    max_bytes: Size = 10 * 1024 * 1024
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    concurrency: int = Field(default=20, ge=1, le=1000)
+    per_host: int = Field(default=4, ge=1, le=100)
+    allow_private: bool | tuple[str, ...] = False
+    user_agent: str | None = None
+
+
+class FeedConfig(_Model):
+    name: Name
+    url: str | None = None
+    google_news: str | None = None
+    lang: str = "en-US"
+    country: str = "US"
+    when: str | None = Field(default=None, pattern=r"^\d+[hdmy]$")
+    interval: Duration | None = None
+    max_age: Duration | None = None
+    enabled: bool = True
+    allow_private: bool | tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FeedConfig:
+        if (self.url is None) == (self.google_news is None):
+            raise ValueError("a feed needs exactly one of 'url' or 'google_news'")
+        if self.google_news is not None and not self.google_news.strip():
+            raise ValueError("google_news needs a search query")
+        if self.interval is not None and self.interval < timedelta(seconds=10):
+            raise ValueError("interval must be at least 10s")
+        return self
+
+
+class Examples(_Model):
+    match: tuple[str, ...] = ()
+    no_match: tuple[str, ...] = ()
+
+
+class RuleConfig(_Model):
+    name: Name
+    query: str
+    notify: tuple[Name, ...] = ()
+    enabled: bool = True
+    examples: Examples = Examples()
+
+    _norm_notify = field_validator("notify", mode="before")(_one_or_many)
+
+
+class WatchlistFile(_Model):
+    aliases: dict[str, tuple[str, ...]] = {}
+    rules: tuple[RuleConfig, ...] = ()
+
+    _norm_aliases = field_validator("aliases", mode="before")(
+        lambda v: {k: _one_or_many(x) for k, x in v.items()} if isinstance(v, dict) else v
+    )
+
+
+class MonitorFile(_Model):
+    state: str | None = None
+    timezone: str = "UTC"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    defaults: Defaults = Defaults()
+    fetch: FetchSettings = FetchSettings()
+    channels: dict[Name, tuple[str, ...]] = {}
+    feeds: tuple[FeedConfig, ...] = ()
+    watchlists: tuple[str, ...] = ()
+    aliases: dict[str, tuple[str, ...]] = {}
+    rules: tuple[RuleConfig, ...] = ()
+
+    _norm_channels = field_validator("channels", mode="before")(
+        lambda v: {k: _one_or_many(x) for k, x in v.items()} if isinstance(v, dict) else v
+    )
+    _norm_aliases = WatchlistFile._norm_aliases
+    _norm_watchlists = field_validator("watchlists", mode="before")(_one_or_many)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(
+                f"unknown time zone {v!r} (expected an IANA name such as Asia/Makassar)"
+            ) from e
+        return v
+
+
+# --------------------------------------------------------------------------------------------
+# The resolved config the program runs on.
+
+
+@dataclass(frozen=True)
+class Position:
+    file: str
+    line: int
+    col: int
+
+    def error(self, message: str) -> ConfigError:
+        return ConfigError(message, file=self.file, line=self.line, col=self.col)
+
+
+@dataclass(frozen=True)
+class Feed:
+    name: str
+    url: str  # http(s) URL, or an absolute local path
+    interval: timedelta
+    max_age: timedelta
+    enabled: bool
+    allow_private: bool | frozenset[str]
+    google_news: bool
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    query: str
+    notify: tuple[str, ...]
+    enabled: bool
+    examples: Examples
+    position: Position  # where the query stands, for errors found after loading
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    state_path: Path
+    timezone: ZoneInfo
+    log_level: str
+    defaults: Defaults
+    fetch: FetchSettings
+    channels: Mapping[str, tuple[str, ...]]
+    feeds: tuple[Feed, ...]
+    rules: tuple[Rule, ...]
+    aliases: Mapping[str, tuple[str, ...]]
+    watchlist_files: tuple[Path, ...]
+    # Values that came from ${VAR}: the logger scrubs them from every event.
+    secrets: frozenset[str] = field(default=frozenset())
+
+    def enabled_feeds(self) -> tuple[Feed, ...]:
+        return tuple(f for f in self.feeds if f.enabled)
+
+    def enabled_rules(self) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if r.enabled)
+
+
+# --------------------------------------------------------------------------------------------
+# YAML with positions.
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans: only true/false (any case) are booleans."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.copy().items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+Path_ = tuple[str | int, ...]
+_M = TypeVar("_M", bound=BaseModel)
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class _Doc:
+    """A YAML document turned into plain data, remembering where each value and key stood."""
+
+    def __init__(self, file: str, text: str, env: Mapping[str, str]) -> None:
+        self.file = file
+        self.env = env
+        self.values: dict[Path_, Position] = {}
+        self.keys: dict[Path_, Position] = {}
+        self.secrets: set[str] = set()
+        self.errors: list[ConfigError] = []
+        self._loader = _Loader(text)
+        try:
+            node = self._loader.get_single_node()
+        except yaml.MarkedYAMLError as e:
+            mark = e.problem_mark or e.context_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+            problem = e.problem or e.context or "invalid YAML"
+            raise ConfigError(f"invalid YAML: {problem}", file=file, line=line, col=col) from e
+        except yaml.YAMLError as e:
+            raise ConfigError(f"invalid YAML: {e}", file=file) from e
+        try:
+            self.data = {} if node is None else self._build(node, ())
+        except yaml.MarkedYAMLError as e:  # e.g. a timestamp or number that does not construct
+            mark = e.problem_mark or e.context_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+            raise ConfigError(f"invalid YAML: {e.problem}", file=file, line=line, col=col) from e
+        finally:
+            self._loader.dispose()
+
+    def _pos(self, node: yaml.Node) -> Position:
+        return Position(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def _build(self, node: yaml.Node, path: Path_) -> Any:
+        self.values[path] = self._pos(node)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for knode, vnode in node.value:
+                if knode.tag == "tag:yaml.org,2002:merge":
+                    self.errors.append(
+                        self._pos(knode).error("YAML merge keys (<<) are not supported")
+                    )
+                    continue
+                key = self._build(knode, (*path, "<key>"))
+                if not isinstance(key, str | int):
+                    self.errors.append(self._pos(knode).error("keys must be plain strings"))
+                    continue
+                key = str(key)
+                if key in out:
+                    self.errors.append(self._pos(knode).error(f"duplicate key {key!r}"))
+                    continue
+                self.keys[(*path, key)] = self._pos(knode)
+                out[key] = self._build(vnode, (*path, key))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self._build(v, (*path, i)) for i, v in enumerate(node.value)]
+        value = self._loader.construct_object(node, deep=True)
+        if isinstance(value, str):
+            return self._expand(value, node)
+        return value
+
+    def _expand(self, value: str, node: yaml.Node) -> str:
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in self.env:
+                self.errors.append(
+                    self._pos(node).error(
+                        f"environment variable {name} is not set (used as ${{{name}}})"
+                    )
+                )
+                return ""
+            secret = self.env[name]
+            if len(secret) >= 4:
+                self.secrets.add(secret)
+            return secret
+
+        return _ENV.sub(sub, value)
+
+    def position(self, loc: Sequence[str | int], *, key: bool = False) -> Position:
+        """The position of a value (or of its key) at ``loc``, else of its nearest ancestor."""
+        path: Path_ = tuple(loc)
+        if key and path in self.keys:
+            return self.keys[path]
+        while path:
+            if path in self.values:
+                return self.values[path]
+            path = path[:-1]
+        return self.values.get((), Position(self.file, 1, 1))
+
+    def validate(self, model: type[_M]) -> _M:
+        """Validate the data with ``model``; map pydantic's error locations to file:line:col."""
+        try:
+            return model.model_validate(self.data)
+        except ValidationError as e:
+            errors = []
+            for err in e.errors():
+                loc = [
+                    p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))
+                ]
+                # Union members appear as extra loc entries ("bool", "tuple[...]"): drop them.
+                loc = _strip_type_tags(loc, self)
+                if err["type"] == "extra_forbidden":
+                    msg = f"unknown key {loc[-1]!r}" if loc else "unknown key"
+                    errors.append(self.position(loc, key=True).error(msg))
+                    continue
+                msg = err["msg"]
+                msg = msg.removeprefix("Value error, ")
+                where = ".".join(str(p) for p in loc)
+                if err["type"] == "missing":
+                    msg = f"missing required key {loc[-1]!r}"
+                    loc = loc[:-1]
+                elif where:
+                    msg = f"{where}: {msg}"
+                errors.append(self.position(loc).error(msg))
+            raise ConfigErrors(_dedupe(errors)) from e
+
+
+def _strip_type_tags(loc: list[str | int], doc: _Doc) -> list[str | int]:
+    """Drop the union-member names pydantic adds to error locations ("bool", "tuple[str, ...]")."""
+    out: list[str | int] = []
+    for p in loc:
+        known = (*out, p) in doc.values or (*out, p) in doc.keys
+        union_tag = isinstance(p, str) and (p in {"bool", "str", "int", "float"} or "[" in p)
+        if union_tag and not known:
+            continue
+        out.append(p)
+    return out
+
+
+def _dedupe(errors: list[ConfigError]) -> list[ConfigError]:
+    seen: set[str] = set()
+    out = []
+    for e in errors:
+        if str(e) not in seen:
+            seen.add(str(e))
+            out.append(e)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Loading.
+
+
+def find_config(explicit: str | None, env: Mapping[str, str] | None = None) -> Path:
+    """``-c`` wins, then ``$NEWS_MONITOR_CONFIG``, then ./config/monitor.yaml, then /etc."""
+    env = os.environ if env is None else env
+    if explicit:
+        return Path(explicit)
+    if env.get("NEWS_MONITOR_CONFIG"):
+        return Path(env["NEWS_MONITOR_CONFIG"])
+    for candidate in DEFAULT_CONFIG_LOCATIONS:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    return Path(DEFAULT_CONFIG_LOCATIONS[0])
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ConfigError("file not found", file=str(path)) from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"not UTF-8 text: {e.reason}", file=str(path)) from e
+    except OSError as e:
+        raise ConfigError(f"cannot read: {e.strerror}", file=str(path)) from e
+
+
+def _allow(value: bool | tuple[str, ...] | None) -> bool | frozenset[str] | None:
+    if value is None or isinstance(value, bool):
+        return value
+    return frozenset(value)
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Load and fully validate the config and every watchlist it names.
+
+    Raises ConfigErrors listing every problem found (each with file:line:col), so one `check`
+    run shows them all. Rule queries are parsed and rule examples checked here too, so a config
+    that loads is a config that runs.
+    """
+    env = dict(os.environ if env is None else env)
+    path = Path(path)
+    doc = _Doc(str(path), _read(path), env)
+    if doc.errors:
+        raise ConfigErrors(doc.errors)
+    if not isinstance(doc.data, dict):
+        raise ConfigError("the config must be a mapping of keys", file=str(path), line=1, col=1)
+    main = doc.validate(MonitorFile)
+    base = path.parent
+    errors: list[ConfigError] = []
+    secrets = set(doc.secrets)
+
+    # Channels: every URL must be one apprise understands.
+    from monitor import notify
+
+    for cname, urls in main.channels.items():
+        if not urls:
+            errors.append(doc.position(["channels", cname]).error(f"channel {cname!r} has no URL"))
+        for i, apprise_url in enumerate(urls):
+            problem = notify.validate_url(apprise_url)
+            if problem:
+                errors.append(
+                    doc.position(["channels", cname, i]).error(f"channel {cname!r}: {problem}")
+                )
+
+    # Feeds.
+    feeds: list[Feed] = []
+    names: set[str] = set()
+    from monitor.parse import google_news_url
+
+    for i, fc in enumerate(main.feeds):
+        if fc.name in names:
+            errors.append(
+                doc.position(["feeds", i, "name"]).error(f"duplicate feed name {fc.name!r}")
+            )
+        names.add(fc.name)
+        url: str | None
+        if fc.google_news is not None:
+            url = google_news_url(fc.google_news, lang=fc.lang, country=fc.country, when=fc.when)
+        else:
+            url = _feed_url(cast(str, fc.url), base)
+            if url is None:
+                errors.append(
+                    doc.position(["feeds", i, "url"]).error(
+                        "url must be http(s)://… or a local file path"
+                    )
+                )
+                continue
+        allow = _allow(fc.allow_private)
+        feeds.append(
+            Feed(
+                name=fc.name,
+                url=url,
+                interval=fc.interval or main.defaults.interval,
+                max_age=fc.max_age or main.defaults.max_age,
+                enabled=fc.enabled,
+                allow_private=_allow(main.fetch.allow_private) if allow is None else allow,  # type: ignore[arg-type]
+                google_news=fc.google_news is not None,
+            )
+        )
+        if feeds[-1].max_age >= main.defaults.retention:
+            errors.append(
+                doc.position(["feeds", i, "max_age"]).error(
+                    "max_age must be shorter than defaults.retention"
+                )
+            )
+
+    # Watchlists, then rules from every file, with aliases shared by all queries.
+    rule_sources: list[tuple[_Doc, list[str | int], RuleConfig]] = [
+        (doc, ["rules", i], r) for i, r in enumerate(main.rules)
+    ]
+    aliases: dict[str, tuple[str, ...]] = {}
+    alias_pos: dict[str, Position] = {}
+
+    def add_aliases(d: _Doc, table: Mapping[str, tuple[str, ...]]) -> None:
+        for aname, values in table.items():
+            pos = d.position(["aliases", aname], key=True)
+            if not re.fullmatch(r"[A-Za-z0-9_-]+", aname):
+                errors.append(
+                    pos.error(f"alias name {aname!r} may only use letters, digits, _ and -")
+                )
+            elif aname in aliases and aliases[aname] != values:
+                first = alias_pos[aname]
+                errors.append(
+                    pos.error(f"alias {aname!r} is already defined at {first.file}:{first.line}")
+                )
+            else:
+                aliases[aname] = values
+                alias_pos[aname] = pos
+
+    add_aliases(doc, main.aliases)
+    watchlist_files: list[Path] = []
+    for i, pattern in enumerate(main.watchlists):
+        full = pattern if os.path.isabs(pattern) else str(base / pattern)
+        matches = sorted(glob.glob(full))
+        if not matches and not glob.has_magic(pattern):
+            errors.append(doc.position(["watchlists", i]).error(f"watchlist {pattern!r} not found"))
+        for wpath in matches:
+            wp = Path(wpath)
+            if wp in watchlist_files:
+                continue
+            watchlist_files.append(wp)
+            try:
+                wdoc = _Doc(str(wp), _read(wp), env)
+                if wdoc.errors:
+                    raise ConfigErrors(wdoc.errors)
+                if wdoc.data in ({}, None):
+                    continue
+                if not isinstance(wdoc.data, dict):
+                    raise ConfigError(
+                        "a watchlist must be a mapping with 'rules:'", file=str(wp), line=1, col=1
+                    )
+                wl = wdoc.validate(WatchlistFile)
+            except ConfigErrors as e:
+                errors.extend(e.errors)
+                continue
+            except ConfigError as e:
+                errors.append(e)
+                continue
+            secrets |= wdoc.secrets
+            add_aliases(wdoc, wl.aliases)
+            rule_sources.extend((wdoc, ["rules", j], r) for j, r in enumerate(wl.rules))
+
+    rules: list[Rule] = []
+    rule_pos: dict[str, Position] = {}
+    for d, loc, rc in rule_sources:
+        name_pos = d.position([*loc, "name"])
+        if rc.name in rule_pos:
+            first = rule_pos[rc.name]
+            errors.append(
+                name_pos.error(
+                    f"duplicate rule name {rc.name!r} (first at {first.file}:{first.line})"
+                )
+            )
+            continue
+        rule_pos[rc.name] = name_pos
+        notify_to = rc.notify or main.defaults.notify
+        if not notify_to:
+            errors.append(
+                d.position(loc).error(
+                    f"rule {rc.name!r} has no 'notify:' channels (and defaults.notify is empty)"
+                )
+            )
+        for k, cname in enumerate(rc.notify):
+            if cname not in main.channels:
+                errors.append(
+                    d.position([*loc, "notify", k]).error(
+                        f"rule {rc.name!r}: unknown channel {cname!r}"
+                        + (f" (known: {', '.join(sorted(main.channels))})" if main.channels else "")
+                    )
+                )
+        rules.append(
+            Rule(
+                name=rc.name,
+                query=rc.query,
+                notify=notify_to,
+                enabled=rc.enabled,
+                examples=rc.examples,
+                position=d.position([*loc, "query"]),
+            )
+        )
+    for k, cname in enumerate(main.defaults.notify):
+        if cname not in main.channels:
+            errors.append(
+                doc.position(["defaults", "notify", k]).error(f"unknown channel {cname!r}")
+            )
+
+    if errors:
+        raise ConfigErrors(_dedupe(errors))
+
+    config = Config(
+        path=path,
+        state_path=_state_path(main.state, base, env),
+        timezone=ZoneInfo(main.timezone),
+        log_level=main.log_level,
+        defaults=main.defaults,
+        fetch=main.fetch,
+        channels=dict(main.channels),
+        feeds=tuple(feeds),
+        rules=tuple(rules),
+        aliases=aliases,
+        watchlist_files=tuple(watchlist_files),
+        secrets=frozenset(secrets),
+    )
+    compile_rules(config, check_examples=True, docs={d.file: d for d, _, _ in rule_sources})
+    return config
+
+
+def _feed_url(url: str, base: Path) -> str | None:
+    if url.startswith(("http://", "https://")):
+        return url
+    if url.startswith("file://"):
+        return url
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", url):
+        return None
+    p = Path(url).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def _state_path(state: str | None, base: Path, env: Mapping[str, str]) -> Path:
+    if state:
+        p = Path(state).expanduser()
+        return p if p.is_absolute() else (base / p).resolve()
+    # Under systemd, StateDirectory= sets $STATE_DIRECTORY (possibly several, colon-separated).
+    if env.get("STATE_DIRECTORY"):
+        return Path(env["STATE_DIRECTORY"].split(":")[0]) / STATE_FILE_NAME
+    return Path("var").resolve() / STATE_FILE_NAME
+
+
+def compile_rules(
+    config: Config, *, check_examples: bool = False, docs: Mapping[str, _Doc] | None = None
+) -> Any:
+    """Compile the enabled rules into one RuleSet; a bad query or failing example is a ConfigError.
+
+    The query's error is reported after the position of the query in its file:
+    ``watchlists/x.yaml:4:12: query:1:9: expected a term after AND``.
+    """
+    from monitor.rules import QueryError, RuleSet, parse_query
+
+    errors: list[ConfigError] = []
+    compiled = []
+    for rule in config.rules:
+        try:
+            query = parse_query(rule.query, config.aliases)
+        except QueryError as e:
+            errors.append(rule.position.error(str(e)))
+            continue
+        if not rule.enabled:
+            continue
+        compiled.append((rule.name, query))
+        if check_examples and (rule.examples.match or rule.examples.no_match):
+            single = RuleSet([(rule.name, query)])
+            for want, texts in ((True, rule.examples.match), (False, rule.examples.no_match)):
+                for text in texts:
+                    if bool(single.match({"title": text})) != want:
+                        verb = "should match but does not" if want else "should not match but does"
+                        errors.append(
+                            rule.position.error(f"rule {rule.name!r}: example {verb}: {text!r}")
+                        )
+    if errors:
+        raise ConfigErrors(errors)
+    return RuleSet(compiled)

@@ -1,0 +1,729 @@
+"""Parse stage: feed bytes -> frozen, typed feed items.
+
+feedparser does the RSS/Atom/RDF work, but it is only ever handed bytes (``io.BytesIO``):
+given a string it may fetch a URL or read a local file. JSON Feed is read with the stdlib.
+
+Hostile input is made harmless *before* feedparser sees it, and the caps are what bound the
+parse time (no worker process): ``tests/test_parse.py`` feeds every known slow path (entity
+expansion, a 50,000-character ``<author>``, deep nesting, megabytes of markup) through
+``parse_feed`` under a pytest-timeout guard, and ``python -m benchmarks parse`` measures them.
+
+- ``<!DOCTYPE`` with an internal subset is removed: no entity is ever defined, so neither
+  expat nor feedparser's loose parser can expand one (billion laughs; feedparser's own
+  expansion when expat gives up is quadratic).
+- Author-like fields are cut to ``_MAX_AUTHOR_BYTES``: feedparser runs an e-mail regex over
+  the author that is quadratic in its length (about 9 s for 50,000 characters).
+- Whitespace before ``<?xml`` is dropped (expat rejects a late declaration and feedparser then
+  falls back to its slower, looser parser).
+- HTML in titles and summaries is turned into plain text by a small ``html.parser`` subclass on
+  input cut to ``_MAX_HTML_CHARS``; no regex touches untrusted markup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import html.parser
+import io
+import json
+import re
+import time
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import feedparser
+
+from monitor.errors import MonitorError
+
+__all__ = [
+    "FeedItem",
+    "ParseError",
+    "ParsedFeed",
+    "discover_feeds",
+    "google_news_url",
+    "html_to_text",
+    "parse_feed",
+]
+
+MAX_BODY_BYTES: Final = 16 * 1024 * 1024
+"""Bodies above this are refused outright (the fetcher's own cap is lower by default)."""
+MAX_TITLE_CHARS: Final = 1_000
+MAX_SUMMARY_CHARS: Final = 4_000
+MAX_ITEMS: Final = 2_000
+"""A news feed lists tens of items; thousands are an archive dump or an attack."""
+_MAX_HTML_CHARS: Final = 64 * 1024
+_MAX_AUTHOR_BYTES: Final = 1024
+_MAX_RELATED: Final = 20
+
+# Local names of elements feedparser turns into an author string (and runs its regex on).
+_AUTHORISH: Final = (
+    b"author",
+    b"creator",
+    b"name",
+    b"email",
+    b"managingEditor",
+    b"webMaster",
+    b"contributor",
+    b"publisher",
+)
+# Bounded quantifiers only: every match attempt costs at most a few KiB of scanning.
+_AUTHOR_START: Final = re.compile(
+    rb"<((?:[A-Za-z_][\w.-]{0,40}:)?(?:" + b"|".join(_AUTHORISH) + rb"))(?=[\s/>])[^<>]{0,1024}>",
+    re.IGNORECASE,
+)
+
+
+class ParseError(MonitorError):
+    """The body is not a feed we can read; the message says why."""
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    id: str
+    """guid/id if present, else the link, else a hash of title + summary."""
+    link: str | None
+    title: str
+    """Plain text; a Google News " - Publisher" suffix is removed when it equals <source>."""
+    summary: str
+    """Description, summary or content as plain text, capped at MAX_SUMMARY_CHARS."""
+    published: datetime | None
+    """Aware UTC: published, else updated."""
+    source: str | None
+    """Publisher: RSS <source> (Google News), else the feed title."""
+    source_url: str | None
+    feed: str
+    lang: str | None
+    related: tuple[str, ...] = ()
+    """Google News: headlines of the other articles listed in the description."""
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    title: str | None
+    link: str | None
+    items: tuple[FeedItem, ...]
+    ttl: timedelta | None = None
+
+
+# --- plain text from HTML --------------------------------------------------------------------
+
+
+class _TextExtractor(html.parser.HTMLParser):
+    _SKIP: Final = frozenset({"script", "style", "template", "noscript", "head", "title"})
+    _BLOCK: Final = frozenset(
+        {"p", "div", "br", "li", "ul", "ol", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5",
+         "h6", "blockquote", "section", "article", "header", "footer", "table", "hr", "dd", "dt"}
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skipping += 1
+        elif tag in self._BLOCK:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in self._BLOCK:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _cap(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit * 3 // 4:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+def html_to_text(markup: str, *, limit: int = MAX_SUMMARY_CHARS) -> str:
+    """Plain text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed."""
+    if "<" not in markup and "&" not in markup:
+        return _cap(_collapse(markup), limit)
+    parser = _TextExtractor()
+    try:
+        parser.feed(markup[:_MAX_HTML_CHARS])
+        parser.close()
+    except AssertionError:  # html.parser asserts on some malformed declarations (bpo-32876)
+        pass
+    return _cap(_collapse("".join(parser.parts)), limit)
+
+
+def _plain(detail: Mapping[str, Any] | None, value: str | None, *, limit: int) -> str:
+    """Plain text of a feedparser text construct, honouring its declared type."""
+    if not value:
+        return ""
+    kind = str((detail or {}).get("type", "") or "")
+    if "html" in kind:
+        return html_to_text(value, limit=limit)
+    return _cap(_collapse(value), limit)
+
+
+# --- Google News -----------------------------------------------------------------------------
+
+
+class _RelatedExtractor(html.parser.HTMLParser):
+    """Collects ``<li><a>headline</a> <font>Publisher</font></li>`` pairs from a GN description."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.items: list[tuple[str, str, bool]] = []  # (headline, publisher, was <strong>)
+        self._in_li = False
+        self._in_a = False
+        self._in_font = False
+        self._strong = False
+        self._headline: list[str] = []
+        self._publisher: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "li":
+            self._flush()
+            self._in_li = True
+        elif tag == "a" and self._in_li:
+            self._in_a = True
+        elif tag == "font" and self._in_li:
+            self._in_font = True
+        elif tag == "strong" and self._in_li:
+            self._strong = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a":
+            self._in_a = False
+        elif tag == "font":
+            self._in_font = False
+        elif tag in ("li", "ol"):
+            self._flush()
+
+    def handle_data(self, data: str) -> None:
+        if self._in_a:
+            self._headline.append(data)
+        elif self._in_font:
+            self._publisher.append(data)
+
+    def _flush(self) -> None:
+        if self._in_li and len(self.items) < _MAX_RELATED * 2:
+            headline = _collapse("".join(self._headline))
+            if headline:
+                self.items.append((headline, _collapse("".join(self._publisher)), self._strong))
+        self._in_li = self._in_a = self._in_font = self._strong = False
+        self._headline, self._publisher = [], []
+
+
+def _google_news_related(description: str, own_title: str) -> tuple[str, ...]:
+    if "<li" not in description:
+        return ()
+    parser = _RelatedExtractor()
+    try:
+        parser.feed(description[:_MAX_HTML_CHARS])
+        parser.close()
+    except AssertionError:
+        return ()
+    related: list[str] = []
+    for headline, _publisher, strong in parser.items:
+        # The last entry of a cluster is "View full coverage on Google News", in <strong>.
+        if strong or headline == own_title or headline in related:
+            continue
+        related.append(_cap(headline, MAX_TITLE_CHARS))
+    return tuple(related[:_MAX_RELATED])
+
+
+def _is_google_news_listing(description: str) -> bool:
+    """A Google News description: links to news.google.com with ``<font>`` publisher names."""
+    return "<font" in description and "news.google.com/" in description
+
+
+def _strip_publisher(title: str, source: str | None) -> str:
+    """Google News appends " - Publisher"; strip it only when it is exactly the <source>."""
+    if source:
+        suffix = f" - {source}"
+        if title.endswith(suffix) and len(title) > len(suffix):
+            return title[: -len(suffix)].rstrip()
+    return title
+
+
+def google_news_url(
+    query: str, *, lang: str = "en-US", country: str = "US", when: str | None = None
+) -> str:
+    """The Google News RSS search URL for ``query`` (``when`` like ``"1d"``, ``"12h"``)."""
+    q = f"{query} when:{when}" if when else query
+    base_lang = lang.split("-", 1)[0]
+    params = {"q": q, "hl": lang, "gl": country.upper(), "ceid": f"{country.upper()}:{base_lang}"}
+    return "https://news.google.com/rss/search?" + urllib.parse.urlencode(
+        params, quote_via=urllib.parse.quote
+    )
+
+
+# --- pre-parse hardening ---------------------------------------------------------------------
+
+
+def _strip_leading_junk(body: bytes) -> bytes:
+    """Drop whitespace before the first ``<`` (after a UTF-8 BOM); leave UTF-16/32 alone."""
+    if body.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00")) or body[1:2] == b"\x00":
+        return body
+    bom = b"\xef\xbb\xbf" if body.startswith(b"\xef\xbb\xbf") else b""
+    return bom + body[len(bom) :].lstrip(b" \t\r\n\x0c")
+
+
+def _strip_doctype(body: bytes) -> bytes:
+    """Remove ``<!DOCTYPE ...>`` including an internal ``[...]`` subset, by plain scanning."""
+    head = body[:4096].lower()
+    start = head.find(b"<!doctype")
+    if start < 0:
+        return body
+    i = start + len(b"<!doctype")
+    bracket = body.find(b"[", i)
+    close = body.find(b">", i)
+    if close < 0:
+        return body[:start]
+    if 0 <= bracket < close:
+        # Internal subset: skip to "]" then ">"; quoted ">" inside it does not matter because
+        # the whole subset goes away.
+        end_subset = body.find(b"]", bracket)
+        if end_subset < 0:
+            return body[:start]
+        close = body.find(b">", end_subset)
+        if close < 0:
+            return body[:start]
+    return body[:start] + body[close + 1 :]
+
+
+def _safe_cut(text: bytes, limit: int) -> bytes:
+    """``text`` cut to about ``limit`` bytes without splitting a UTF-8 sequence or an entity."""
+    cut = text[:limit]
+    while cut and 0x80 <= cut[-1] < 0xC0:  # continuation byte: back off to a lead byte
+        cut = cut[:-1]
+    if cut and cut[-1] >= 0xC0:  # dangling lead byte
+        cut = cut[:-1]
+    amp = cut.rfind(b"&", max(0, len(cut) - 12))
+    if amp >= 0 and b";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut
+
+
+def _cap_author_fields(body: bytes) -> bytes:
+    """Cut the text of author-like elements to ``_MAX_AUTHOR_BYTES`` (feedparser's slow regex)."""
+    out: list[bytes] = []
+    pos = 0
+    for match in _AUTHOR_START.finditer(body):
+        if match.start() < pos or match.group(0).endswith(b"/>"):
+            continue
+        content_start = match.end()
+        close = body.find(b"</" + match.group(1), content_start)
+        if close < 0:
+            continue
+        content = body[content_start:close]
+        if len(content) <= _MAX_AUTHOR_BYTES:
+            continue
+        if content.lstrip().startswith(b"<![CDATA["):
+            inner_start = content.find(b"<![CDATA[") + 9
+            inner_end = content.rfind(b"]]>")
+            if inner_end < inner_start:
+                continue
+            inner = content[inner_start:inner_end]
+            replacement = b"<![CDATA[" + _safe_cut(inner, _MAX_AUTHOR_BYTES) + b"]]>"
+        elif b"<" in content:
+            continue  # has child elements (Atom <author><name>): they are matched themselves
+        else:
+            replacement = _safe_cut(content, _MAX_AUTHOR_BYTES)
+        out.append(body[pos:content_start])
+        out.append(replacement)
+        pos = close
+    if not out:
+        return body
+    out.append(body[pos:])
+    return b"".join(out)
+
+
+def _sniff(body: bytes) -> str:
+    """``"json"``, ``"html"`` or ``"xml"`` from the first bytes, ignoring Content-Type."""
+    head = body[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"{", b"[")):
+        return "json"
+    probe = head
+    # Skip an XML declaration and comments to see the first element.
+    for _ in range(8):
+        if probe.startswith(b"<?"):
+            end = probe.find(b"?>")
+            probe = probe[end + 2 :].lstrip() if end >= 0 else b""
+        elif probe.startswith(b"<!--"):
+            end = probe.find(b"-->")
+            probe = probe[end + 3 :].lstrip() if end >= 0 else b""
+        else:
+            break
+    if probe.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
+        return "html"
+    return "xml"
+
+
+def _feedparser_headers(content_type: str | None) -> dict[str, str]:
+    """Headers for feedparser's encoding detection (it is never told to fetch anything).
+
+    Only an explicit charset from HTTP is passed on: RFC 3023 makes a charset-less ``text/xml``
+    mean US-ASCII, which breaks every UTF-8 feed served that way; and a feed mislabelled
+    ``text/html`` would be flagged non-XML. The XML declaration and BOM decide otherwise.
+    """
+    # No content-location: feedparser would resolve guids against it ("lead-1" becoming
+    # "https://host/lead-1"); links are made absolute by _http_link instead.
+    headers = {"content-type": "application/xml"}
+    if content_type:
+        for param in content_type.split(";")[1:]:
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "charset" and value.strip().strip("\"'"):
+                headers["content-type"] = f"application/xml; charset={value.strip().strip(chr(34))}"
+    return headers
+
+
+# --- main entry points ---------------------------------------------------------------------
+
+
+def _datetime(parsed: time.struct_time | None) -> datetime | None:
+    if parsed is None:
+        return None
+    try:
+        return datetime(*parsed[:6], tzinfo=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _http_link(value: object, base: str) -> str | None:
+    if not isinstance(value, str):
+        return None
+    link = value.strip()
+    if not link:
+        return None
+    try:
+        link = urllib.parse.urljoin(base, link)
+        scheme = urllib.parse.urlsplit(link).scheme
+    except ValueError:
+        return None
+    return link if scheme in ("http", "https") else None
+
+
+def _fallback_id(title: str, summary: str) -> str:
+    digest = hashlib.sha256(f"{title}\n{summary}".encode("utf-8", "surrogatepass")).hexdigest()
+    return f"sha256:{digest[:32]}"
+
+
+def _item(
+    entry: Mapping[str, Any],
+    *,
+    feed_name: str,
+    feed_title: str | None,
+    feed_lang: str | None,
+    base: str,
+) -> FeedItem:
+    raw_title = entry.get("title")
+    title = _plain(entry.get("title_detail"), raw_title if isinstance(raw_title, str) else None,
+                   limit=MAX_TITLE_CHARS)  # fmt: skip
+
+    source_info = entry.get("source")
+    source = None
+    source_url = None
+    if isinstance(source_info, Mapping):
+        source_title = source_info.get("title")
+        if isinstance(source_title, str) and source_title.strip():
+            source = _collapse(source_title)[:MAX_TITLE_CHARS]
+        source_url = _http_link(source_info.get("href") or source_info.get("url"), base)
+
+    description = entry.get("summary")
+    description = description if isinstance(description, str) else ""
+    summary_detail = entry.get("summary_detail")
+    contents = entry.get("content")
+    first_content = (
+        contents[0] if isinstance(contents, list) and contents and isinstance(contents[0], Mapping)
+        else None
+    )  # fmt: skip
+    if first_content is not None and (summary_detail is None or not description.strip()):
+        # feedparser copies Atom <content> into "summary" without a summary_detail.
+        value = first_content.get("value")
+        if isinstance(value, str) and (value.strip() or not description.strip()):
+            description = value
+            summary_detail = first_content
+    if summary_detail is None:
+        summary_detail = {"type": "text/html"}  # RSS descriptions are HTML by convention
+    summary = _plain(summary_detail, description, limit=MAX_SUMMARY_CHARS)
+
+    related: tuple[str, ...] = ()
+    if source is not None:
+        related = _google_news_related(description, _strip_publisher(title, source))
+        title = _strip_publisher(title, source)
+        if _is_google_news_listing(description):
+            # The description only repeats headlines and publisher names (kept in title,
+            # source and related); as a summary it would make rules match other outlets.
+            summary = ""
+
+    link = _http_link(entry.get("link"), base)
+    raw_id = entry.get("id")
+    item_id = raw_id.strip() if isinstance(raw_id, str) else ""
+    if not item_id:
+        item_id = link or _fallback_id(title, summary)
+
+    published = _datetime(entry.get("published_parsed")) or _datetime(entry.get("updated_parsed"))
+    lang = None
+    detail = entry.get("title_detail")
+    if isinstance(detail, Mapping) and isinstance(detail.get("language"), str):
+        lang = detail["language"] or None
+    return FeedItem(
+        id=item_id[:2048],
+        link=link,
+        title=title,
+        summary=summary,
+        published=published,
+        source=source or feed_title,
+        source_url=source_url,
+        feed=feed_name,
+        lang=lang or feed_lang,
+        related=related,
+    )
+
+
+def _has_content(item: FeedItem) -> bool:
+    """Drop items with nothing to match or show (e.g. the cut-off tail of a truncated feed)."""
+    return bool(item.title or item.summary or item.link)
+
+
+def _ttl(value: object) -> timedelta | None:
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 8:
+        minutes = int(value.strip())
+        return timedelta(minutes=minutes) if minutes > 0 else None
+    return None
+
+
+def _syntax_error(exc: object) -> str:
+    line = getattr(exc, "getLineNumber", None)
+    message = getattr(exc, "getMessage", None)
+    where = f" at line {line()}" if callable(line) else ""
+    what = f": {message()}" if callable(message) else ""
+    return f"XML not well-formed{where}{what}"
+
+
+def parse_feed(
+    body: bytes, *, feed_name: str, url: str, content_type: str | None = None
+) -> ParsedFeed:
+    """Parse RSS 0.9x/1.0/2.0, Atom or JSON Feed bytes. Raises :class:`ParseError` only."""
+    if len(body) > MAX_BODY_BYTES:
+        raise ParseError(f"body larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+    if not body.strip():
+        raise ParseError("empty body")
+    kind = _sniff(body)
+    if kind == "json":
+        return _parse_json_feed(body, feed_name=feed_name, url=url)
+    try:
+        parsed = _parse_xml_feed(body, feed_name=feed_name, url=url, content_type=content_type)
+    except ParseError:
+        if kind == "html":
+            raise ParseError("not a feed: looks like an HTML page") from None
+        raise
+    except RecursionError as e:
+        raise ParseError("feed nested too deeply") from e
+    except Exception as e:  # feedparser is lenient but not total; one bad feed must not escape
+        raise ParseError(f"cannot parse feed: {type(e).__name__}: {e}"[:300]) from e
+    if kind == "html" and not parsed.items:
+        # An HTML page with a feed inside (seen in the wild, e.g. an Atom <feed> in an XHTML
+        # page) is accepted only if items came out of it.
+        raise ParseError("not a feed: looks like an HTML page")
+    return parsed
+
+
+def _parse_xml_feed(
+    body: bytes, *, feed_name: str, url: str, content_type: str | None
+) -> ParsedFeed:
+    data = _cap_author_fields(_strip_doctype(_strip_leading_junk(body)))
+    parsed = feedparser.parse(
+        io.BytesIO(data),
+        response_headers=_feedparser_headers(content_type),
+        sanitize_html=False,  # we reduce everything to plain text ourselves
+        resolve_relative_uris=False,  # links inside summaries are dropped with the markup
+    )
+    feed = parsed.get("feed") or {}
+    entries = parsed.get("entries") or []
+    version = parsed.get("version") or ""
+    if not entries:
+        if parsed.get("bozo"):
+            exc = parsed.get("bozo_exception")
+            if hasattr(exc, "getLineNumber"):
+                raise ParseError(_syntax_error(exc) + " (no items)")
+            if not version:
+                raise ParseError("not a feed: no RSS, Atom or RDF root element")
+        if not version:
+            raise ParseError("not a feed: no RSS, Atom or RDF root element")
+
+    feed_title_raw = feed.get("title")
+    feed_title = (
+        _plain(feed.get("title_detail"), feed_title_raw, limit=MAX_TITLE_CHARS)
+        if isinstance(feed_title_raw, str)
+        else ""
+    ) or None
+    feed_lang_raw = feed.get("language")
+    feed_lang = _collapse(feed_lang_raw)[:35] or None if isinstance(feed_lang_raw, str) else None
+    base = url
+    items = tuple(
+        item
+        for entry in entries[:MAX_ITEMS]
+        if _has_content(
+            item := _item(
+                entry, feed_name=feed_name, feed_title=feed_title, feed_lang=feed_lang, base=base
+            )
+        )
+    )
+    return ParsedFeed(
+        title=feed_title,
+        link=_http_link(feed.get("link"), base),
+        items=items,
+        ttl=_ttl(feed.get("ttl")),
+    )
+
+
+# --- JSON Feed -------------------------------------------------------------------------------
+
+
+def _json_date(value: object) -> datetime | None:
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)  # RFC 3339 requires an offset; assume UTC if missing
+    return when.astimezone(UTC)
+
+
+def _json_text(value: object, limit: int) -> str:
+    return _cap(_collapse(value), limit) if isinstance(value, str) else ""
+
+
+def _parse_json_feed(body: bytes, *, feed_name: str, url: str) -> ParsedFeed:
+    """JSON Feed 1.0/1.1 (https://jsonfeed.org/version/1.1)."""
+    try:
+        doc = json.loads(body)
+    except RecursionError as e:
+        raise ParseError("not a feed: JSON nested too deeply") from e
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ParseError(f"not a feed: invalid JSON: {e}"[:200]) from e
+    if not isinstance(doc, dict):
+        raise ParseError("not a feed: JSON document is not an object")
+    version = doc.get("version")
+    if not isinstance(version, str) or not version.startswith("https://jsonfeed.org/version/"):
+        raise ParseError("not a feed: JSON without a JSON Feed version")
+    raw_items = doc.get("items")
+    if not isinstance(raw_items, list):
+        raise ParseError("not a feed: JSON Feed without items")
+    feed_title = _json_text(doc.get("title"), MAX_TITLE_CHARS) or None
+    feed_lang = _json_text(doc.get("language"), 35) or None
+    items: list[FeedItem] = []
+    for raw in raw_items[:MAX_ITEMS]:
+        if not isinstance(raw, dict):
+            continue
+        item = _json_item(
+            raw, feed_name=feed_name, feed_title=feed_title, feed_lang=feed_lang, base=url
+        )
+        if _has_content(item):
+            items.append(item)
+    return ParsedFeed(
+        title=feed_title,
+        link=_http_link(doc.get("home_page_url"), url),
+        items=tuple(items),
+        ttl=None,
+    )
+
+
+def _json_item(
+    raw: Mapping[str, Any],
+    *,
+    feed_name: str,
+    feed_title: str | None,
+    feed_lang: str | None,
+    base: str,
+) -> FeedItem:
+    title = _json_text(raw.get("title"), MAX_TITLE_CHARS)
+    summary = _json_text(raw.get("summary"), MAX_SUMMARY_CHARS)
+    if not summary:
+        summary = _json_text(raw.get("content_text"), MAX_SUMMARY_CHARS)
+    if not summary and isinstance(raw.get("content_html"), str):
+        summary = html_to_text(raw["content_html"])
+    link = _http_link(raw.get("url"), base) or _http_link(raw.get("external_url"), base)
+    raw_id = raw.get("id")
+    # JSON Feed 1.0 allowed numeric ids; 1.1 says strings. Both identify the item.
+    item_id = str(raw_id).strip() if isinstance(raw_id, str | int) else ""
+    return FeedItem(
+        id=(item_id or link or _fallback_id(title, summary))[:2048],
+        link=link,
+        title=title,
+        summary=summary,
+        published=_json_date(raw.get("date_published")) or _json_date(raw.get("date_modified")),
+        source=feed_title,
+        source_url=None,
+        feed=feed_name,
+        lang=_json_text(raw.get("language"), 35) or feed_lang,
+    )
+
+
+# --- discovery -------------------------------------------------------------------------------
+
+_FEED_TYPES: Final = frozenset(
+    {
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/feed+json",
+        "application/rdf+xml",
+        "application/json",
+    }
+)
+
+
+class _LinkCollector(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: str | None = None
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "base" and self.base is None:
+            self.base = dict(attrs).get("href")
+        elif tag == "link":
+            a = {k: (v or "") for k, v in attrs}
+            rels = a.get("rel", "").lower().split()
+            kind = a.get("type", "").lower().split(";")[0].strip()
+            if "alternate" in rels and kind in _FEED_TYPES and a.get("href", "").strip():
+                if kind == "application/json" and "feed" not in a.get("title", "").lower():
+                    return  # plain JSON alternates are usually oEmbed/API links, not feeds
+                self.hrefs.append(a["href"].strip())
+
+
+def discover_feeds(body: bytes, base_url: str) -> list[str]:
+    """Feed URLs advertised by an HTML page (``<link rel="alternate" type="...">``), absolute."""
+    text = body[: 2 * 1024 * 1024].decode("utf-8", "replace")
+    collector = _LinkCollector()
+    try:
+        collector.feed(text)
+        collector.close()
+    except AssertionError:
+        pass
+    base = base_url
+    if collector.base:
+        base = _http_link(collector.base, base_url) or base_url
+    found: list[str] = []
+    for href in collector.hrefs:
+        link = _http_link(href, base)
+        if link and link not in found:
+            found.append(link)
+    return found

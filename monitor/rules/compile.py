@@ -1,0 +1,459 @@
+"""Compiled rule sets: an index over the rules' required words, then exact evaluation.
+
+Matching an item costs one tokenization of its fields plus the evaluation of *candidate* rules
+only: at compile time every rule gets a set of index keys (words, or prefixes for ``Rusia*``) such
+that the rule cannot match unless the item contains one of them. An item's words are looked up in
+that index, so the cost grows with the number of rules that could match, not with the number of
+rules. Rules with no such key (a fuzzy term alone) are evaluated for every item.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from rapidfuzz.distance import Levenshtein
+
+from monitor.normalize import fold_with_offsets, tokenize_folded
+from monitor.rules.syntax import FIELDS, TEXT_FIELDS, And, Near, Node, Not, Query, Term
+
+__all__ = ["Hit", "RuleMatch", "RuleSet"]
+
+_FIELD_ORDER = {name: i for i, name in enumerate(FIELDS)}
+
+
+@dataclass(frozen=True)
+class Hit:
+    """Where a term matched: ``start``/``end`` index the ORIGINAL text of ``field``."""
+
+    term: str
+    field: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    rule: str
+    hits: tuple[Hit, ...]
+
+
+class _Field:
+    """One field of an item, folded and split into words, with a word -> positions map."""
+
+    __slots__ = ("fends", "fstarts", "name", "oends", "ostarts", "pos", "words")
+
+    def __init__(self, name: str, text: str) -> None:
+        folded, self.ostarts, self.oends = fold_with_offsets(text)
+        toks = tokenize_folded(folded)
+        self.name = name
+        self.words = [t.word for t in toks]
+        self.fstarts = [t.fstart for t in toks]
+        self.fends = [t.fend for t in toks]
+        pos: dict[str, list[int]] = {}
+        for i, w in enumerate(self.words):
+            p = pos.get(w)
+            if p is None:
+                pos[w] = [i]
+            else:
+                p.append(i)
+        self.pos = pos
+
+    def span(self, i: int, j: int) -> tuple[int, int]:
+        """Original-text offsets of words ``i`` .. ``j - 1``."""
+        fs, fe = self.fstarts[i], self.fends[j - 1]
+        if self.ostarts is None or self.oends is None:
+            return fs, fe
+        return self.ostarts[fs], self.oends[fe - 1]
+
+
+_Occ: TypeAlias = tuple[int, int]  # word positions [start, end) within one field
+
+
+class _Doc:
+    __slots__ = ("fields", "memo")
+
+    def __init__(self, fields: Mapping[str, str]) -> None:
+        self.fields: dict[str, _Field] = {}
+        for name in FIELDS:
+            text = fields.get(name)
+            if text:
+                self.fields[name] = _Field(name, text)
+        self.memo: dict[_TermM, dict[str, list[_Occ]]] = {}
+
+
+class _TermM:
+    """A compiled term. Shared between rules (interned), so its occurrences are memoized once."""
+
+    __slots__ = ("fields", "fuzzy", "glue", "label", "n", "prefix", "words")
+
+    def __init__(self, term: Term) -> None:
+        self.words = term.words
+        self.glue = term.glue
+        self.n = len(term.words)
+        self.prefix = term.prefix
+        self.fuzzy = term.fuzzy
+        self.fields = (term.field,) if term.field else TEXT_FIELDS
+        self.label = term.pattern()
+
+    def occurrences(self, doc: _Doc) -> dict[str, list[_Occ]]:
+        got = doc.memo.get(self)
+        if got is None:
+            got = {}
+            for name in self.fields:
+                f = doc.fields.get(name)
+                if f is not None:
+                    occ = self.find(f)
+                    if occ:
+                        got[name] = occ
+            doc.memo[self] = got
+        return got
+
+    def find(self, f: _Field) -> list[_Occ]:
+        words = self.words
+        if self.fuzzy is not None:
+            w, k = words[0], self.fuzzy
+            lw = len(w)
+            ps: list[int] = []
+            for cand, at in f.pos.items():
+                if abs(len(cand) - lw) <= k and Levenshtein.distance(w, cand, score_cutoff=k) <= k:
+                    ps.extend(at)
+            return [(p, p + 1) for p in sorted(ps)]
+        n = self.n
+        if n == 1:
+            if not self.prefix:
+                return [(p, p + 1) for p in f.pos.get(words[0], ())]
+            ps = []
+            for cand, at in f.pos.items():
+                if cand.startswith(words[0]):
+                    ps.extend(at)
+            return [(p, p + 1) for p in sorted(ps)]
+        out: list[_Occ] = []
+        fw, fs, fe = f.words, f.fstarts, f.fends
+        last = n - 1
+        limit = len(fw) - n
+        for p in f.pos.get(words[0], ()):
+            if p > limit:
+                break
+            for i in range(1, n):
+                w = fw[p + i]
+                ok = w.startswith(words[i]) if (self.prefix and i == last) else w == words[i]
+                if not ok or (self.glue[i] and fs[p + i] != fe[p + i - 1]):
+                    break
+            else:
+                out.append((p, p + n))
+        return out
+
+    def ev(self, doc: _Doc) -> bool:
+        return bool(self.occurrences(doc))
+
+    def hits(self, doc: _Doc, out: list[Hit]) -> None:
+        for name, occ in self.occurrences(doc).items():
+            f = doc.fields[name]
+            for i, j in occ:
+                s, e = f.span(i, j)
+                out.append(Hit(self.label, name, s, e))
+
+
+class _NearM:
+    __slots__ = ("distance", "fields", "left", "right")
+
+    def __init__(self, near: Near, left: list[_TermM], right: list[_TermM]) -> None:
+        self.left = left
+        self.right = right
+        self.distance = near.distance
+        self.fields = (near.field,) if near.field else TEXT_FIELDS
+
+    def _side(self, terms: list[_TermM], doc: _Doc, name: str) -> list[tuple[_TermM, _Occ]]:
+        f = doc.fields.get(name)
+        if f is None:
+            return []
+        out: list[tuple[_TermM, _Occ]] = []
+        for t in terms:
+            # NEAR operands carry no field of their own; the NEAR's field decides where to look.
+            occ = t.occurrences(doc).get(name, []) if name in t.fields else t.find(f)
+            out.extend((t, o) for o in occ)
+        return out
+
+    def _pairs(self, doc: _Doc, first_only: bool) -> list[tuple[str, _TermM, _Occ]]:
+        """Occurrences on either side that have a partner within ``distance`` words.
+
+        Sorted start and end positions plus bisection keep this O((n + m) log m) per field, so a
+        text repeating both terms thousands of times stays fast.
+        """
+        found: list[tuple[str, _TermM, _Occ]] = []
+        for name in self.fields:
+            if name not in doc.fields:
+                continue
+            left = self._side(self.left, doc, name)
+            if not left:
+                continue
+            right = self._side(self.right, doc, name)
+            if not right:
+                continue
+            r_starts = sorted(o[0] for _, o in right)
+            r_ends = sorted(o[1] for _, o in right)
+            for t, o in left:
+                if self._partner(o, r_starts, r_ends):
+                    if first_only:
+                        return [(name, t, o)]
+                    found.append((name, t, o))
+            if found:
+                l_starts = sorted(o[0] for _, o in left)
+                l_ends = sorted(o[1] for _, o in left)
+                found.extend((name, t, o) for t, o in right if self._partner(o, l_starts, l_ends))
+        return found
+
+    def _partner(self, occ: _Occ, starts: list[int], ends: list[int]) -> bool:
+        """Is some other occurrence within ``distance`` words after or before ``occ``?"""
+        s, e = occ
+        d = self.distance
+        # after: an occurrence starting in [e, e + d]
+        k = bisect_left(starts, e)
+        if k < len(starts) and starts[k] <= e + d:
+            return True
+        # before: an occurrence ending in [s - d, s]
+        k = bisect_right(ends, s)
+        return k > 0 and ends[k - 1] >= s - d
+
+    def ev(self, doc: _Doc) -> bool:
+        return bool(self._pairs(doc, True))
+
+    def hits(self, doc: _Doc, out: list[Hit]) -> None:
+        for name, t, (i, j) in self._pairs(doc, False):
+            s, e = doc.fields[name].span(i, j)
+            out.append(Hit(t.label, name, s, e))
+
+
+class _NotM:
+    __slots__ = ("child",)
+
+    def __init__(self, child: _Matcher) -> None:
+        self.child = child
+
+    def ev(self, doc: _Doc) -> bool:
+        return not self.child.ev(doc)
+
+    def hits(self, doc: _Doc, out: list[Hit]) -> None:
+        return None  # an absence has no location
+
+
+class _AndM:
+    __slots__ = ("children",)
+
+    def __init__(self, children: list[_Matcher]) -> None:
+        # Cheap, selective checks first: plain terms, then NEAR, then negations.
+        self.children = sorted(children, key=_cost)
+
+    def ev(self, doc: _Doc) -> bool:
+        return all(c.ev(doc) for c in self.children)
+
+    def hits(self, doc: _Doc, out: list[Hit]) -> None:
+        for c in self.children:
+            c.hits(doc, out)
+
+
+class _OrM:
+    __slots__ = ("children",)
+
+    def __init__(self, children: list[_Matcher]) -> None:
+        self.children = sorted(children, key=_cost)
+
+    def ev(self, doc: _Doc) -> bool:
+        return any(c.ev(doc) for c in self.children)
+
+    def hits(self, doc: _Doc, out: list[Hit]) -> None:
+        for c in self.children:
+            if c.ev(doc):
+                c.hits(doc, out)
+
+
+_Matcher: TypeAlias = _TermM | _NearM | _NotM | _AndM | _OrM
+
+
+def _cost(m: _Matcher) -> int:
+    if isinstance(m, _TermM):
+        return 2 if m.fuzzy is not None else 0
+    if isinstance(m, _NearM):
+        return 1
+    if isinstance(m, _NotM):
+        return 3
+    return 2
+
+
+# Index keys: ("w", word) means the item must contain that word; ("p", prefix) a word starting
+# with it. None means "no key guarantees a match" (NOT, fuzzy), i.e. always evaluate.
+_Key: TypeAlias = tuple[str, str]
+_Keys: TypeAlias = frozenset[_Key] | None
+
+
+def _terms_of(node: Node) -> list[Term]:
+    if isinstance(node, Term):
+        return [node]
+    if isinstance(node, Near):
+        return [*node.left, *node.right]
+    if isinstance(node, Not):
+        return _terms_of(node.child)
+    return [t for c in node.children for t in _terms_of(c)]
+
+
+class _KeyChooser:
+    """Picks each rule's index keys, preferring words few rules mention.
+
+    Without corpus statistics, "mentioned by many rules" is the best available sign of a common
+    word (every rule about Russia says Putin); among equally rare words the longest wins.
+    """
+
+    def __init__(self, queries: Sequence[Query]) -> None:
+        self.rules_per_word: dict[str, int] = {}
+        for q in queries:
+            for w in {w for t in _terms_of(q.root) for w in t.words}:
+                self.rules_per_word[w] = self.rules_per_word.get(w, 0) + 1
+
+    def cost(self, keys: frozenset[_Key]) -> tuple[int, int]:
+        return (
+            sum(self.rules_per_word.get(w, 0) for _, w in keys),
+            -min(len(w) for _, w in keys),
+        )
+
+    def term(self, t: Term) -> _Keys:
+        if t.fuzzy is not None:
+            return None
+        exact = t.words[:-1] if t.prefix else t.words
+        if exact:
+            return min((frozenset({("w", w)}) for w in exact), key=self.cost)
+        return frozenset({("p", t.words[-1])})
+
+    def best(self, keys: list[_Keys]) -> _Keys:
+        usable = [k for k in keys if k is not None]
+        return min(usable, key=self.cost) if usable else None
+
+    def keys(self, node: Node) -> _Keys:
+        if isinstance(node, Term):
+            return self.term(node)
+        if isinstance(node, Near):
+            return self.best(
+                [
+                    _union([self.term(t) for t in node.left]),
+                    _union([self.term(t) for t in node.right]),
+                ]
+            )
+        if isinstance(node, Not):
+            return None
+        if isinstance(node, And):
+            return self.best([self.keys(c) for c in node.children])
+        return _union([self.keys(c) for c in node.children])
+
+
+def _union(keys: list[_Keys]) -> _Keys:
+    out: set[_Key] = set()
+    for k in keys:
+        if k is None:
+            return None
+        out |= k
+    return frozenset(out)
+
+
+class RuleSet:
+    """Rules compiled once per configuration load; :meth:`match` is called per item."""
+
+    def __init__(self, rules: Sequence[tuple[str, Query]]) -> None:
+        self._names: list[str] = []
+        self._matchers: list[_Matcher] = []
+        self._terms: dict[tuple[object, ...], _TermM] = {}
+        words: dict[str, list[int]] = {}
+        prefixes: dict[str, list[int]] = {}
+        always: list[int] = []
+        chooser = _KeyChooser([q for _, q in rules])
+        for rid, (name, query) in enumerate(rules):
+            self._names.append(name)
+            self._matchers.append(self._compile(query.root))
+            keys = chooser.keys(query.root)
+            if keys is None:
+                always.append(rid)
+                continue
+            for kind, key in keys:
+                (words if kind == "w" else prefixes).setdefault(key, []).append(rid)
+        self._words = {k: tuple(v) for k, v in words.items()}
+        self._prefixes = {k: tuple(v) for k, v in prefixes.items()}
+        self._prefix_lengths = sorted({len(k) for k in prefixes})
+        self._always = tuple(always)
+        self._terms.clear()  # only needed while compiling
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    @property
+    def always_evaluated(self) -> int:
+        """How many rules have no index key and are evaluated for every item."""
+        return len(self._always)
+
+    def _term(self, t: Term) -> _TermM:
+        # The label is part of the key: `"Kim Jong Un"` and `Kim-Jong-Un` find the same words but
+        # report different terms.
+        key = (t.words, t.glue, t.prefix, t.fuzzy, t.field, t.pattern())
+        m = self._terms.get(key)
+        if m is None:
+            m = self._terms[key] = _TermM(t)
+        return m
+
+    def _compile(self, node: Node) -> _Matcher:
+        if isinstance(node, Term):
+            return self._term(node)
+        if isinstance(node, Near):
+            return _NearM(
+                node, [self._term(t) for t in node.left], [self._term(t) for t in node.right]
+            )
+        if isinstance(node, Not):
+            return _NotM(self._compile(node.child))
+        if isinstance(node, And):
+            return _AndM([self._compile(c) for c in node.children])
+        return _OrM([self._compile(c) for c in node.children])
+
+    def candidates(self, fields: Mapping[str, str]) -> int:
+        """How many rules :meth:`match` would evaluate for this item (for benchmarks)."""
+        return len(self._candidates(_Doc(fields)))
+
+    def _candidates(self, doc: _Doc) -> set[int]:
+        cands: set[int] = set(self._always)
+        index = self._words
+        seen: set[str] = set()
+        for f in doc.fields.values():
+            seen.update(f.pos)
+        for w in seen:
+            r = index.get(w)
+            if r is not None:
+                cands.update(r)
+        if self._prefix_lengths:
+            pindex = self._prefixes
+            for w in seen:
+                lw = len(w)
+                for n in self._prefix_lengths:
+                    if n > lw:
+                        break
+                    r = pindex.get(w[:n])
+                    if r is not None:
+                        cands.update(r)
+        return cands
+
+    def match(self, fields: Mapping[str, str]) -> list[RuleMatch]:
+        """Rules matching an item, in rule order, each with what hit and where.
+
+        ``fields`` keys are ``title``, ``summary``, ``source``, ``feed`` and ``lang``; a missing key
+        is an empty field and other keys are ignored.
+        """
+        doc = _Doc(fields)
+        out: list[RuleMatch] = []
+        for rid in sorted(self._candidates(doc)):
+            m = self._matchers[rid]
+            if m.ev(doc):
+                hits: list[Hit] = []
+                m.hits(doc, hits)
+                out.append(RuleMatch(self._names[rid], _sorted_hits(hits)))
+        return out
+
+
+def _sorted_hits(hits: list[Hit]) -> tuple[Hit, ...]:
+    return tuple(sorted(set(hits), key=lambda h: (_FIELD_ORDER[h.field], h.start, h.end, h.term)))

@@ -1,0 +1,701 @@
+"""Wires the stages together and runs them: one poll, one cycle (``once``), or the daemon (``run``).
+
+One item's path from feed to phone, in order:
+``fetch`` (bytes or not-modified) -> ``parse`` (FeedItem records) -> ``dedup`` (keys) ->
+eligibility (max_age, first poll) -> ``rules`` (RuleSet.match) -> ``store.record_poll`` (seen +
+hits + outbox, one transaction) -> ``notify`` (delivery; marked sent only on success).
+
+The schedule lives in the store: each feed's ``next_poll_at`` (and backoff) is in its row, and the
+scheduler fires short ticks that poll whichever feeds are due. A stuck fetch therefore delays only
+its own feed. Signal handlers only set an event; shutdown stops taking work, lets in-flight polls
+and deliveries finish within a deadline, then cancels what is left: an alert not yet marked sent
+stays in the outbox and goes out on the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from monitor import logs
+from monitor.config import Config, Feed, compile_rules, load_config
+from monitor.dedup import key_items
+from monitor.errors import ConfigError, MonitorError
+from monitor.fetch import Fetched, Fetcher, FetchFailed, FetchLimits, NotModified, Validators
+from monitor.notify import AlertMessage, Channel, DeliveryResult, register_console_scheme, render
+from monitor.parse import FeedItem, ParseError, parse_feed
+from monitor.rules import RuleMatch, RuleSet
+from monitor.store import FeedState, NewAlert, PollRecord, SeenUpdate, Store
+
+log = logs.get_logger()
+
+MAX_BACKOFF = timedelta(hours=6)
+MAX_RETRY_AFTER = timedelta(hours=24)
+MAX_SERVER_INTERVAL = timedelta(hours=6)  # cap on Cache-Control max-age / <ttl> lower bounds
+TICK = timedelta(seconds=15)
+DELIVERY_RETRY = timedelta(minutes=1)
+SHUTDOWN_GRACE = timedelta(seconds=10)
+
+
+class Clock(Protocol):
+    def __call__(self) -> datetime: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# The pure core of one poll: given the parsed items and what the store knows, decide.
+
+
+@dataclass(frozen=True)
+class Plan:
+    seen: list[SeenUpdate]
+    seen_again: list[str]
+    hits: list[tuple[str, str]]
+    alerts: list[NewAlert]
+    messages: list[AlertMessage]
+
+
+def item_fields(item: FeedItem) -> dict[str, str]:
+    """The text fields a query can address (see the rule language in the README)."""
+    domain = urlsplit(item.source_url or item.link or "").hostname or ""
+    domain = domain.removeprefix("www.")
+    source = " ".join(p for p in (item.source or "", domain) if p)
+    return {
+        "title": item.title,
+        "summary": item.summary,
+        "source": source,
+        "feed": item.feed,
+        "lang": item.lang or "",
+    }
+
+
+def matched_terms(match: RuleMatch, fields: Mapping[str, str]) -> tuple[str, ...]:
+    """The matched words as they appear in the item, in order, without repeats."""
+    out: list[str] = []
+    for hit in sorted(match.hits, key=lambda h: (h.field != "title", h.start)):
+        text = fields.get(hit.field, "")[hit.start : hit.end]
+        if text and text.casefold() not in {t.casefold() for t in out}:
+            out.append(text)
+    return tuple(out)
+
+
+def plan_poll(
+    *,
+    feed: Feed,
+    items: Sequence[FeedItem],
+    now: datetime,
+    first_poll: bool,
+    seen: Mapping[str, Any],
+    hits: set[tuple[str, str]],
+    ruleset: RuleSet,
+    rule_channels: Mapping[str, tuple[str, ...]],
+) -> Plan:
+    """Decide what one poll's items change.
+
+    - A new item is recorded as seen. It is eligible to alert from its publication time; an item
+      without a date is eligible from now, except on the feed's first poll, where it is recorded
+      silently (it may be years old: adding a feed must not flood).
+    - An item alerts only while its eligibility is within ``max_age``, once per rule: a rule added
+      or changed later still alerts the recent items it matches, old ones never.
+    """
+    plan = Plan([], [], [], [], [])
+    horizon = now - feed.max_age
+    for keyed in key_items(list(items)):
+        key, item = keyed.key, keyed.item
+        record = seen.get(key)
+        if record is None:
+            if item.published is not None:
+                eligible_at: datetime | None = min(item.published, now)
+            else:
+                eligible_at = None if first_poll else now
+            plan.seen.append(SeenUpdate(key, feed.name, item.title, item.published, eligible_at))
+        else:
+            eligible_at = record.eligible_at
+            plan.seen_again.append(key)
+        if eligible_at is None or eligible_at < horizon:
+            continue
+        fields = item_fields(item)
+        for match in ruleset.match(fields):
+            if (key, match.rule) in hits or match.rule not in rule_channels:
+                continue
+            message = AlertMessage(
+                rule=match.rule,
+                title=item.title,
+                link=item.link,
+                source=item.source,
+                feed=feed.name,
+                published=item.published,
+                matched=matched_terms(match, fields),
+            )
+            plan.hits.append((key, match.rule))
+            plan.alerts.append(
+                NewAlert(key, match.rule, rule_channels[match.rule], message_to_payload(message))
+            )
+            plan.messages.append(message)
+    return plan
+
+
+def message_to_payload(m: AlertMessage) -> dict[str, Any]:
+    return {
+        "rule": m.rule,
+        "title": m.title,
+        "link": m.link,
+        "source": m.source,
+        "feed": m.feed,
+        "published": m.published.isoformat() if m.published else None,
+        "matched": list(m.matched),
+    }
+
+
+def payload_to_message(p: Mapping[str, Any]) -> AlertMessage:
+    published = p.get("published")
+    return AlertMessage(
+        rule=str(p["rule"]),
+        title=str(p["title"]),
+        link=p.get("link"),
+        source=p.get("source"),
+        feed=str(p.get("feed", "")),
+        published=datetime.fromisoformat(published) if published else None,
+        matched=tuple(p.get("matched", ())),
+    )
+
+
+def next_poll(
+    feed: Feed, now: datetime, *, floor: timedelta | None = None, rng: random.Random | None = None
+) -> datetime:
+    """Now + the feed's interval (raised to what the server asked, capped), with ±10% jitter.
+
+    Jitter spreads feeds that share a host so they do not all fire in the same tick.
+    """
+    interval = feed.interval
+    if floor is not None:
+        interval = max(interval, min(floor, MAX_SERVER_INTERVAL))
+    factor = (rng or random).uniform(0.9, 1.1)
+    return now + interval * factor
+
+
+def backoff_after(feed: Feed, failures: int, *, rng: random.Random | None = None) -> timedelta:
+    """Backoff after consecutive failures: interval, 2x, 4x … capped at 6 h, jittered."""
+    base: timedelta = feed.interval * (2 ** max(0, min(failures - 1, 16)))
+    jitter: float = (rng or random).uniform(0.9, 1.1)
+    return min(base, MAX_BACKOFF) * jitter
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports.
+
+
+@dataclass
+class FeedOutcome:
+    feed: str
+    status: str  # "ok", "not_modified", "failed", "skipped"
+    items: int = 0
+    new: int = 0
+    alerts: int = 0
+    error: str | None = None
+
+
+@dataclass
+class CycleReport:
+    feeds: list[FeedOutcome] = field(default_factory=list)
+    delivered: int = 0
+    delivery_failed: int = 0
+    dry_run_messages: list[AlertMessage] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.delivery_failed == 0 and all(
+            f.status in ("ok", "not_modified") for f in self.feeds
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The monitor: owns the config, store, fetcher, rules and channels.
+
+
+class Monitor:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        clock: Clock = utc_now,
+        ruleset: RuleSet | None = None,
+    ) -> None:
+        register_console_scheme()
+        self.clock = clock
+        self.store = store
+        self.config = config
+        self.ruleset = ruleset if ruleset is not None else compile_rules(config)
+        self.channels = {n: Channel(n, urls) for n, urls in config.channels.items()}
+        self.rule_channels = {r.name: r.notify for r in config.enabled_rules()}
+        self._sync_store()
+
+    def _sync_store(self) -> None:
+        self.store.sync_feeds(((f.name, f.url) for f in self.config.feeds), self.clock())
+        self.store.sync_rules(rules_fingerprint(self.config))
+
+    def limits(self, feed: Feed | None = None) -> FetchLimits:
+        return fetch_limits(self.config, feed)
+
+    def fetcher(self) -> Fetcher:
+        return Fetcher(
+            self.limits(),
+            max_connections=self.config.fetch.concurrency,
+            per_host=self.config.fetch.per_host,
+        )
+
+    # -- one feed ---------------------------------------------------------------------------
+
+    async def poll_feed(
+        self, fetcher: Fetcher, feed: Feed, *, dry_run: bool = False
+    ) -> tuple[FeedOutcome, list[AlertMessage]]:
+        state = self.store.feed_state(feed.name)
+        assert state is not None, "sync_feeds creates a row for every configured feed"
+        started = self.clock()
+        bound = log.bind(feed=feed.name)
+        validators = Validators(state.etag, state.last_modified)
+        result = await fetcher.fetch(state.url, validators, limits=self.limits(feed))
+        now = self.clock()
+        if isinstance(result, FetchFailed):
+            return self._failed(feed, state, now, result.reason, result, dry_run, bound), []
+        if isinstance(result, NotModified):
+            if not dry_run:
+                self.store.record_not_modified(
+                    feed.name, now, next_poll(feed, now, floor=result.min_interval), None
+                )
+            bound.info("feed_fetched", status="not_modified", url=state.url)
+            return FeedOutcome(feed.name, "not_modified"), []
+        assert isinstance(result, Fetched)
+        try:
+            parsed = await asyncio.to_thread(
+                parse_feed,
+                result.body,
+                feed_name=feed.name,
+                url=result.url,
+                content_type=result.content_type,
+            )
+        except ParseError as e:
+            return self._failed(feed, state, now, str(e), None, dry_run, bound), []
+        items = parsed.items
+        keys = [k.key for k in key_items(list(items))]
+        seen = self.store.seen_lookup(keys)
+        hits = self.store.hits_lookup(keys)
+        plan = plan_poll(
+            feed=feed,
+            items=items,
+            now=now,
+            first_poll=state.first_polled_at is None,
+            seen=seen,
+            hits=hits,
+            ruleset=self.ruleset,
+            rule_channels=self.rule_channels,
+        )
+        floor = max((d for d in (result.min_interval, parsed.ttl) if d is not None), default=None)
+        if result.permanent_redirect and result.permanent_redirect != state.url:
+            bound.warning(
+                "feed_moved",
+                url=state.url,
+                moved_to=result.permanent_redirect,
+                status=result.status,
+            )
+        if not dry_run:
+            self.store.record_poll(
+                PollRecord(
+                    feed=feed.name,
+                    at=now,
+                    status=result.status,
+                    etag=result.validators.etag,
+                    last_modified=result.validators.last_modified,
+                    url=result.permanent_redirect,
+                    next_poll_at=next_poll(feed, now, floor=floor),
+                    not_before=None,
+                    seen=plan.seen,
+                    seen_again=plan.seen_again,
+                    hits=plan.hits,
+                    alerts=plan.alerts,
+                )
+            )
+        for m in plan.messages:
+            bound.info(
+                "item_matched", rule=m.rule, title=m.title, link=m.link, matched=list(m.matched)
+            )
+        elapsed = (self.clock() - started).total_seconds()
+        bound.info(
+            "feed_fetched",
+            status="ok",
+            items=len(items),
+            new=len(plan.seen),
+            alerts=len(plan.alerts),
+            seconds=round(elapsed, 3),
+        )
+        return (
+            FeedOutcome(feed.name, "ok", len(items), len(plan.seen), len(plan.alerts)),
+            plan.messages,
+        )
+
+    def _failed(
+        self,
+        feed: Feed,
+        state: FeedState,
+        now: datetime,
+        reason: str,
+        result: FetchFailed | None,
+        dry_run: bool,
+        bound: Any,
+    ) -> FeedOutcome:
+        failures = state.failures + 1
+        backoff = backoff_after(feed, failures)
+        not_before = None
+        if result is not None and result.retry_after is not None:
+            not_before = now + min(result.retry_after, MAX_RETRY_AFTER)
+        nxt = max(now + backoff, not_before or now)
+        status = result.status if result is not None else None
+        gone = bool(result is not None and result.gone)
+        if not dry_run:
+            failures = self.store.record_failure(
+                feed.name,
+                now,
+                status=status,
+                error=reason,
+                next_poll_at=nxt,
+                not_before=not_before if not_before else now + backoff,
+                backoff=backoff,
+                gone=gone,
+            )
+        bound.warning(
+            "feed_failed",
+            status="failed",
+            reason=reason,
+            http_status=status,
+            failures=failures,
+            retry_at=nxt.isoformat(),
+            disabled=gone or None,
+        )
+        return FeedOutcome(feed.name, "failed", error=reason)
+
+    # -- a cycle ----------------------------------------------------------------------------
+
+    async def run_once(self, *, dry_run: bool = False, force: bool = False) -> CycleReport:
+        """Poll every enabled feed once (except those asked to wait, unless forced); deliver."""
+        report = CycleReport()
+        now = self.clock()
+        feeds = []
+        for feed in self.config.enabled_feeds():
+            state = self.store.feed_state(feed.name)
+            assert state is not None
+            if state.gone and not force:
+                log.warning(
+                    "feed_skipped",
+                    feed=feed.name,
+                    reason="the server said the feed is gone (HTTP 410); change its url to retry",
+                )
+                report.feeds.append(FeedOutcome(feed.name, "failed", error="gone (HTTP 410)"))
+                continue
+            if state.not_before and state.not_before > now and not force:
+                log.info(
+                    "feed_skipped",
+                    feed=feed.name,
+                    reason="waiting as the server asked or after errors",
+                    until=state.not_before.isoformat(),
+                )
+                report.feeds.append(FeedOutcome(feed.name, "skipped"))
+                continue
+            feeds.append(feed)
+        async with self.fetcher() as fetcher:
+            results = await asyncio.gather(
+                *(self._guarded_poll(fetcher, f, dry_run=dry_run) for f in feeds)
+            )
+        for outcome, messages in results:
+            report.feeds.append(outcome)
+            report.dry_run_messages.extend(messages)
+        if dry_run:
+            report.dry_run_messages[:0] = [
+                payload_to_message(p.payload) for p in self.store.pending_alerts()
+            ]
+        else:
+            sent, failed = await self.deliver_pending()
+            report.delivered, report.delivery_failed = sent, failed
+        return report
+
+    async def _guarded_poll(
+        self, fetcher: Fetcher, feed: Feed, *, dry_run: bool
+    ) -> tuple[FeedOutcome, list[AlertMessage]]:
+        """One bad feed never stops a cycle; an unexpected error is logged with its traceback."""
+        try:
+            return await self.poll_feed(fetcher, feed, dry_run=dry_run)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.critical("feed_crashed", feed=feed.name, error=repr(e), exc_info=True)
+            state = self.store.feed_state(feed.name)
+            if state is not None and not dry_run:
+                now = self.clock()
+                self._failed(feed, state, now, f"internal error: {e!r}", None, dry_run, log)
+            return FeedOutcome(feed.name, "failed", error=repr(e)), []
+
+    # -- delivery ---------------------------------------------------------------------------
+
+    async def deliver_pending(self) -> tuple[int, int]:
+        """Send every alert waiting in the outbox; each is marked sent only once accepted."""
+        sent = failed = 0
+        for alert in self.store.pending_alerts():
+            channel = self.channels.get(alert.channel)
+            if channel is None:
+                log.error(
+                    "alert_undeliverable",
+                    rule=alert.rule,
+                    channel=alert.channel,
+                    reason="channel no longer in the config; the alert stays queued",
+                )
+                failed += 1
+                continue
+            message = payload_to_message(alert.payload)
+            title, body = render(message, self.config.timezone)
+            result: DeliveryResult = await asyncio.to_thread(channel.deliver, title, body)
+            now = self.clock()
+            if result.ok:
+                self.store.mark_sent(alert.id, now)
+                sent += 1
+                log.info("alert_sent", rule=alert.rule, channel=alert.channel, title=message.title)
+                continue
+            failed += 1
+            detail = "; ".join(f"{t.url}: {t.detail}" for t in result.targets if not t.ok)
+            self.store.mark_failed(alert.id, now, detail or "delivery failed")
+            if result.nomatch:
+                log.critical(
+                    "alert_failed",
+                    rule=alert.rule,
+                    channel=alert.channel,
+                    reason="apprise matched no service: a config error",
+                    detail=detail,
+                )
+            else:
+                log.warning(
+                    "alert_failed",
+                    rule=alert.rule,
+                    channel=alert.channel,
+                    attempts=alert.attempts + 1,
+                    detail=detail,
+                    retry="next cycle",
+                )
+        return sent, failed
+
+
+def fetch_limits(config: Config, feed: Feed | None = None) -> FetchLimits:
+    """The fetch limits from ``fetch:``; a feed's own ``allow_private`` wins over the global one."""
+    fs = config.fetch
+    allow: bool | frozenset[str]
+    if feed is not None:
+        allow = feed.allow_private
+    else:
+        allow = (
+            fs.allow_private if isinstance(fs.allow_private, bool) else frozenset(fs.allow_private)
+        )
+    extra: dict[str, Any] = {"user_agent": fs.user_agent} if fs.user_agent else {}
+    return FetchLimits(
+        timeout=fs.timeout,
+        max_bytes=fs.max_bytes,
+        max_redirects=fs.max_redirects,
+        allow_private=allow,
+        **extra,
+    )
+
+
+def rules_fingerprint(config: Config) -> str:
+    """Changes whenever the enabled rules or aliases change, so validators can be dropped."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for r in config.enabled_rules():
+        h.update(f"{r.name}\x1f{r.query}\x1e".encode())
+    for k, v in sorted(config.aliases.items()):
+        h.update(f"{k}\x1f{v!r}\x1e".encode())
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# The daemon.
+
+
+def sd_notify(message: str, env: Mapping[str, str] | None = None) -> bool:
+    """Send a systemd notification (READY=1, STATUS=…, WATCHDOG=1, STOPPING=1) if supervised."""
+    env = os.environ if env is None else env
+    addr = env.get("NOTIFY_SOCKET")
+    if not addr:
+        return False
+    if addr.startswith("@"):  # abstract namespace socket
+        addr = "\0" + addr[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+            s.connect(addr)
+            s.sendall(message.encode())
+        return True
+    except OSError as e:
+        log.warning("systemd_notify_failed", error=str(e))
+        return False
+
+
+class Daemon:
+    """The long-running service: APScheduler ticks, a delivery worker, signals, reload."""
+
+    def __init__(
+        self,
+        monitor: Monitor,
+        *,
+        reload_config: Callable[[], Config] | None = None,
+        tick: timedelta = TICK,
+    ) -> None:
+        self.monitor = monitor
+        self.reload_config = reload_config
+        self.tick = tick
+        self.stop = asyncio.Event()
+        self._wake_delivery = asyncio.Event()
+        self._reload_requested = False
+        self._in_flight: dict[str, asyncio.Task[Any]] = {}
+        self._fetcher: Fetcher | None = None
+
+    async def run(self) -> None:
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self._request_reload)
+
+        # Explicit APScheduler settings: its default misfire grace of 1 s silently drops a late
+        # tick; coalesce + one instance mean a slow tick is never stacked behind itself.
+        scheduler = AsyncIOScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        )
+        scheduler.add_job(
+            self._tick,
+            IntervalTrigger(seconds=self.tick.total_seconds(), timezone=UTC),
+            id="poll-due-feeds",
+            next_run_time=datetime.now(UTC),
+        )
+        scheduler.add_job(
+            self._prune,
+            IntervalTrigger(hours=6, timezone=UTC),
+            id="prune-state",
+            next_run_time=datetime.now(UTC),
+        )
+        async with self.monitor.fetcher() as fetcher:
+            self._fetcher = fetcher
+            delivery = asyncio.create_task(self._delivery_worker(), name="delivery")
+            scheduler.start()
+            sd_notify("READY=1\nSTATUS=polling feeds")
+            log.info(
+                "daemon_started",
+                feeds=len(self.monitor.config.enabled_feeds()),
+                rules=len(self.monitor.config.enabled_rules()),
+                state=str(self.monitor.store.path),
+            )
+            await self.stop.wait()
+            sd_notify("STOPPING=1")
+            log.info("daemon_stopping", in_flight=len(self._in_flight))
+            scheduler.shutdown(wait=False)
+            await self._drain(delivery)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        log.info("daemon_stopped", pending_alerts=self.monitor.store.pending_count())
+
+    async def _drain(self, delivery: asyncio.Task[Any]) -> None:
+        """Let in-flight polls and the current delivery finish within a deadline, then cancel."""
+        tasks = [*self._in_flight.values(), delivery]
+        self._wake_delivery.set()
+        _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE.total_seconds())
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=2)
+
+    def _request_reload(self) -> None:
+        self._reload_requested = True
+
+    async def _tick(self) -> None:
+        if self.stop.is_set():
+            return
+        if self._reload_requested:
+            self._reload_requested = False
+            await self._reload()
+        monitor = self.monitor
+        now = monitor.clock()
+        feeds = {f.name: f for f in monitor.config.enabled_feeds()}
+        idle = [n for n in feeds if n not in self._in_flight]
+        for state in monitor.store.due_feeds(idle, now):
+            feed = feeds[state.name]
+            task = asyncio.create_task(self._poll(feed), name=f"poll:{feed.name}")
+            self._in_flight[feed.name] = task
+        if "WATCHDOG_USEC" in os.environ:
+            sd_notify("WATCHDOG=1")
+
+    async def _poll(self, feed: Feed) -> None:
+        try:
+            assert self._fetcher is not None
+            outcome, _ = await self.monitor._guarded_poll(self._fetcher, feed, dry_run=False)
+            if outcome.alerts:
+                self._wake_delivery.set()
+        finally:
+            self._in_flight.pop(feed.name, None)
+
+    async def _delivery_worker(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._wake_delivery.wait(), timeout=DELIVERY_RETRY.total_seconds()
+                )
+            self._wake_delivery.clear()
+            try:
+                await self.monitor.deliver_pending()
+            except MonitorError as e:
+                log.error("delivery_failed", error=str(e))
+            except Exception as e:
+                log.critical("delivery_crashed", error=repr(e), exc_info=True)
+            if self.stop.is_set():
+                return
+
+    async def _prune(self) -> None:
+        m = self.monitor
+        removed = m.store.prune(m.clock(), m.config.defaults.retention)
+        log.info("state_pruned", removed=removed)
+
+    async def _reload(self) -> None:
+        """SIGHUP: validate the whole new config first; on any error keep running the old one."""
+        if self.reload_config is None:
+            return
+        try:
+            config = await asyncio.to_thread(self.reload_config)
+            ruleset = compile_rules(config)
+        except ConfigError as e:
+            log.error("config_reload_failed", error=str(e), kept="the running config")
+            return
+        if config.state_path != self.monitor.config.state_path:
+            log.error("config_reload_failed", error="'state:' cannot change while running")
+            return
+        old = self.monitor
+        self.monitor = Monitor(config, old.store, clock=old.clock, ruleset=ruleset)
+        logs.configure(level=config.log_level, secrets=config.secrets)
+        log.info(
+            "config_reloaded",
+            feeds=len(config.enabled_feeds()),
+            rules=len(config.enabled_rules()),
+        )
+
+
+def load_for_reload(path: str) -> Callable[[], Config]:
+    return lambda: load_config(path)

@@ -1,0 +1,564 @@
+"""The state database: the only module with SQL.
+
+Plain ``sqlite3`` in WAL mode with numbered ``PRAGMA user_version`` migrations. Everything the
+daemon must remember across restarts lives here:
+
+- ``feeds``: per-feed fetch state (validators, effective URL), the schedule (``next_poll_at`` and
+  the current backoff live in the row, so the store holds the schedule, not the scheduler) and
+  health.
+- ``seen``: every item identity seen recently, with when it became eligible to alert.
+- ``hits``: which (item, rule) pairs have alerted — the record that makes "one alert per rule" hold
+  across restarts, feed renames and rule edits.
+- ``outbox``: one row per alert and channel, the one place that knows what is still to deliver.
+  It is written in the same transaction that records the item as seen, and a row is marked sent
+  only after the channel accepted it: a crash can repeat an alert, never lose one.
+
+"Seen" and "to deliver" are separate records so that delivery (retries, digests, dead letters) can
+grow without touching identity. The public methods are the interface a PostgreSQL twin would
+implement; callers never see SQL or connections.
+
+Times are stored as UTC epoch seconds (REAL) so comparisons are numeric and time-zone free.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from monitor.errors import StateLockedError, StoreError
+
+_MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema.
+    """
+    CREATE TABLE feeds (
+        name            TEXT PRIMARY KEY,
+        config_url      TEXT NOT NULL,
+        url             TEXT NOT NULL,
+        etag            TEXT,
+        last_modified   TEXT,
+        first_polled_at REAL,
+        next_poll_at    REAL,
+        not_before      REAL,
+        last_attempt_at REAL,
+        last_success_at REAL,
+        last_status     INTEGER,
+        last_error      TEXT,
+        failures        INTEGER NOT NULL DEFAULT 0,
+        backoff_seconds REAL,
+        last_new_item_at REAL,
+        gone            INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE seen (
+        key           TEXT PRIMARY KEY,
+        first_seen_at REAL NOT NULL,
+        last_seen_at  REAL NOT NULL,
+        published_at  REAL,
+        eligible_at   REAL,
+        feed          TEXT NOT NULL,
+        title         TEXT NOT NULL
+    );
+    CREATE INDEX seen_last_seen ON seen(last_seen_at);
+    CREATE TABLE hits (
+        key        TEXT NOT NULL,
+        rule       TEXT NOT NULL,
+        matched_at REAL NOT NULL,
+        PRIMARY KEY (key, rule)
+    );
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY,
+        key             TEXT NOT NULL,
+        rule            TEXT NOT NULL,
+        channel         TEXT NOT NULL,
+        payload         TEXT NOT NULL,
+        created_at      REAL NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_attempt_at REAL,
+        last_error      TEXT,
+        sent_at         REAL,
+        UNIQUE (key, rule, channel)
+    );
+    CREATE INDEX outbox_pending ON outbox(sent_at, id);
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE feed_days (
+        feed  TEXT NOT NULL,
+        day   TEXT NOT NULL,
+        items INTEGER NOT NULL,
+        PRIMARY KEY (feed, day)
+    );
+    """,
+)
+
+
+def _ts(dt: datetime | None) -> float | None:
+    return None if dt is None else dt.timestamp()
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+@dataclass(frozen=True)
+class FeedState:
+    name: str
+    config_url: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    first_polled_at: datetime | None
+    next_poll_at: datetime | None
+    not_before: datetime | None  # a server asked us to wait (Retry-After) or we back off
+    last_attempt_at: datetime | None
+    last_success_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+    failures: int
+    backoff: timedelta | None
+    last_new_item_at: datetime | None
+    gone: bool
+
+
+@dataclass(frozen=True)
+class SeenRecord:
+    key: str
+    first_seen_at: datetime
+    published_at: datetime | None
+    eligible_at: datetime | None  # None: recorded silently, never alerts
+
+
+@dataclass(frozen=True)
+class SeenUpdate:
+    key: str
+    feed: str
+    title: str
+    published_at: datetime | None
+    eligible_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewAlert:
+    key: str
+    rule: str
+    channels: tuple[str, ...]
+    payload: Mapping[str, Any]  # JSON-serializable rendering inputs
+
+
+@dataclass(frozen=True)
+class PendingAlert:
+    id: int
+    key: str
+    rule: str
+    channel: str
+    payload: Mapping[str, Any]
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PollRecord:
+    """Everything one successful poll changes, written in one transaction."""
+
+    feed: str
+    at: datetime
+    status: int
+    etag: str | None
+    last_modified: str | None
+    url: str | None  # a new effective URL (permanent redirect), or None to keep it
+    next_poll_at: datetime
+    not_before: datetime | None
+    seen: Sequence[SeenUpdate]
+    seen_again: Sequence[str]  # keys already known that are still in the feed
+    hits: Sequence[tuple[str, str]]  # (key, rule)
+    alerts: Sequence[NewAlert]
+
+
+class StateLock:
+    """An OS lock next to the state file: one process per state at a time.
+
+    ``flock`` is released by the kernel when the process dies, so a killed daemon never leaves a
+    stale lock behind (unlike a PID file).
+    """
+
+    def __init__(self, state_path: Path) -> None:
+        self.path = state_path.with_name(state_path.name + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            holder = os.read(fd, 64).decode(errors="replace").strip()
+            os.close(fd)
+            who = f" (pid {holder})" if holder else ""
+            raise StateLockedError(
+                f"{self.path.with_suffix('')}: another news-monitor is using this state{who}; "
+                "stop it first, or give this one its own 'state:'"
+            ) from e
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+class Store:
+    """SQLite state. Use from one thread (the daemon's event loop); each method is short."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.Error as e:
+            raise StoreError(f"{path}: cannot open the state database: {e}") from e
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version > len(_MIGRATIONS):
+            raise StoreError(
+                f"{self.path}: the state was written by a newer news-monitor "
+                f"(schema {version}, this one knows {len(_MIGRATIONS)})"
+            )
+        for n in range(version, len(_MIGRATIONS)):
+            with self._tx():
+                for stmt in _MIGRATIONS[n].split(";"):
+                    if stmt.strip():
+                        self._db.execute(stmt)
+                self._db.execute(f"PRAGMA user_version = {n + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    # -- feeds --------------------------------------------------------------------------------
+
+    def sync_feeds(self, feeds: Iterable[tuple[str, str]], now: datetime) -> None:
+        """Make sure every configured feed has a row; a changed config URL resets its state.
+
+        Editing a feed's URL in the config wins over a stored redirect target, and clears a
+        "gone" (410) mark, since the user has pointed it somewhere new.
+        """
+        with self._tx() as db:
+            for name, url in feeds:
+                row = db.execute("SELECT config_url FROM feeds WHERE name = ?", (name,)).fetchone()
+                if row is None:
+                    db.execute(
+                        "INSERT INTO feeds (name, config_url, url, next_poll_at) "
+                        "VALUES (?, ?, ?, ?)",
+                        (name, url, url, _ts(now)),
+                    )
+                elif row[0] != url:
+                    db.execute(
+                        """UPDATE feeds SET config_url = ?, url = ?, etag = NULL,
+                           last_modified = NULL, gone = 0, failures = 0, backoff_seconds = NULL,
+                           not_before = NULL, next_poll_at = ? WHERE name = ?""",
+                        (url, url, _ts(now), name),
+                    )
+
+    def sync_rules(self, fingerprint: str) -> bool:
+        """Record the rules' fingerprint; when it changed, forget every feed's validators.
+
+        A new or edited rule must see the recent items again, but a conditional GET would answer
+        304 until the feed changes. Dropping ETag/Last-Modified makes the next poll fetch whole
+        bodies; seen-state and hits keep old alerts from repeating. Returns True if it changed.
+        """
+        with self._tx() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'rules'").fetchone()
+            if row is not None and row[0] == fingerprint:
+                return False
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('rules', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (fingerprint,),
+            )
+            if row is not None:
+                db.execute("UPDATE feeds SET etag = NULL, last_modified = NULL")
+        return True
+
+    def feed_state(self, name: str) -> FeedState | None:
+        row = self._db.execute(f"SELECT {_FEED_COLS} FROM feeds WHERE name = ?", (name,)).fetchone()
+        return None if row is None else _feed_row(row)
+
+    def feed_states(self, names: Iterable[str] | None = None) -> list[FeedState]:
+        rows = self._db.execute(f"SELECT {_FEED_COLS} FROM feeds ORDER BY name").fetchall()
+        states = [_feed_row(r) for r in rows]
+        if names is not None:
+            wanted = set(names)
+            states = [s for s in states if s.name in wanted]
+        return states
+
+    def due_feeds(self, names: Iterable[str], now: datetime) -> list[FeedState]:
+        """The feeds among ``names`` whose next poll time has come, oldest first."""
+        wanted = set(names)
+        rows = self._db.execute(
+            f"""SELECT {_FEED_COLS} FROM feeds
+                WHERE gone = 0 AND (next_poll_at IS NULL OR next_poll_at <= ?)
+                ORDER BY next_poll_at""",
+            (_ts(now),),
+        ).fetchall()
+        return [s for s in map(_feed_row, rows) if s.name in wanted]
+
+    def record_poll(self, rec: PollRecord) -> None:
+        """Record a successful poll: feed state, seen items, hits and new alerts, atomically."""
+        at = _ts(rec.at)
+        with self._tx() as db:
+            db.execute(
+                """UPDATE feeds SET etag = ?, last_modified = ?, url = COALESCE(?, url),
+                   first_polled_at = COALESCE(first_polled_at, ?), next_poll_at = ?,
+                   not_before = ?, last_attempt_at = ?, last_success_at = ?, last_status = ?,
+                   last_error = NULL, failures = 0, backoff_seconds = NULL,
+                   last_new_item_at = CASE WHEN ? THEN ? ELSE last_new_item_at END
+                   WHERE name = ?""",
+                (
+                    rec.etag,
+                    rec.last_modified,
+                    rec.url,
+                    at,
+                    _ts(rec.next_poll_at),
+                    _ts(rec.not_before),
+                    at,
+                    at,
+                    rec.status,
+                    bool(rec.seen),
+                    at,
+                    rec.feed,
+                ),
+            )
+            db.executemany(
+                """INSERT INTO seen (key, first_seen_at, last_seen_at, published_at, eligible_at,
+                   feed, title) VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(key) DO UPDATE SET last_seen_at = excluded.last_seen_at""",
+                [
+                    (s.key, at, at, _ts(s.published_at), _ts(s.eligible_at), s.feed, s.title[:500])
+                    for s in rec.seen
+                ],
+            )
+            db.executemany(
+                "UPDATE seen SET last_seen_at = ? WHERE key = ?",
+                [(at, k) for k in rec.seen_again],
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO hits (key, rule, matched_at) VALUES (?, ?, ?)",
+                [(k, r, at) for k, r in rec.hits],
+            )
+            db.executemany(
+                """INSERT OR IGNORE INTO outbox (key, rule, channel, payload, created_at)
+                   VALUES (?, ?, ?, ?, ?)""",
+                [
+                    (a.key, a.rule, ch, json.dumps(dict(a.payload), ensure_ascii=False), at)
+                    for a in rec.alerts
+                    for ch in a.channels
+                ],
+            )
+            if rec.seen:
+                day = rec.at.astimezone(UTC).date().isoformat()
+                db.execute(
+                    """INSERT INTO feed_days (feed, day, items) VALUES (?, ?, ?)
+                       ON CONFLICT(feed, day) DO UPDATE SET items = items + excluded.items""",
+                    (rec.feed, day, len(rec.seen)),
+                )
+
+    def record_not_modified(
+        self, feed: str, at: datetime, next_poll_at: datetime, not_before: datetime | None
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                """UPDATE feeds SET next_poll_at = ?, not_before = ?, last_attempt_at = ?,
+                   last_success_at = ?, last_status = 304, last_error = NULL, failures = 0,
+                   backoff_seconds = NULL WHERE name = ?""",
+                (_ts(next_poll_at), _ts(not_before), _ts(at), _ts(at), feed),
+            )
+
+    def record_failure(
+        self,
+        feed: str,
+        at: datetime,
+        *,
+        status: int | None,
+        error: str,
+        next_poll_at: datetime,
+        not_before: datetime | None,
+        backoff: timedelta | None,
+        gone: bool = False,
+    ) -> int:
+        """Record a failed poll; returns the consecutive failures. Seen-state is untouched."""
+        with self._tx() as db:
+            db.execute(
+                """UPDATE feeds SET next_poll_at = ?, not_before = ?, last_attempt_at = ?,
+                   last_status = ?, last_error = ?, failures = failures + 1,
+                   backoff_seconds = ?, gone = ? WHERE name = ?""",
+                (
+                    _ts(next_poll_at),
+                    _ts(not_before),
+                    _ts(at),
+                    status,
+                    error[:500],
+                    None if backoff is None else backoff.total_seconds(),
+                    int(gone),
+                    feed,
+                ),
+            )
+            row = db.execute("SELECT failures FROM feeds WHERE name = ?", (feed,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def items_per_day(self, feed: str, days: int = 7) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT day, items FROM feed_days WHERE feed = ? ORDER BY day DESC LIMIT ?",
+            (feed, days),
+        ).fetchall()
+        return {d: int(n) for d, n in rows}
+
+    # -- items --------------------------------------------------------------------------------
+
+    def seen_lookup(self, keys: Sequence[str]) -> dict[str, SeenRecord]:
+        out: dict[str, SeenRecord] = {}
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            for key, first, pub, elig in self._db.execute(
+                f"SELECT key, first_seen_at, published_at, eligible_at FROM seen "
+                f"WHERE key IN ({marks})",
+                chunk,
+            ):
+                out[key] = SeenRecord(key, _dt(first) or datetime.now(UTC), _dt(pub), _dt(elig))
+        return out
+
+    def hits_lookup(self, keys: Sequence[str]) -> set[tuple[str, str]]:
+        out: set[tuple[str, str]] = set()
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            out.update(
+                (k, r)
+                for k, r in self._db.execute(
+                    f"SELECT key, rule FROM hits WHERE key IN ({marks})", chunk
+                )
+            )
+        return out
+
+    def prune(self, now: datetime, retention: timedelta) -> int:
+        """Forget items not seen in any feed for ``retention``; keeps the file small over months.
+
+        Pruning by *last* seen, not first seen: an item still listed in a feed stays known, so an
+        undated item that a feed keeps for months never looks new.
+        """
+        cutoff = _ts(now - retention)
+        with self._tx() as db:
+            n = db.execute("DELETE FROM seen WHERE last_seen_at < ?", (cutoff,)).rowcount
+            db.execute("DELETE FROM hits WHERE matched_at < ?", (cutoff,))
+            db.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?", (cutoff,))
+            db.execute(
+                "DELETE FROM feed_days WHERE day < ?",
+                ((now - retention).date().isoformat(),),
+            )
+        return int(n)
+
+    # -- outbox -------------------------------------------------------------------------------
+
+    def pending_alerts(self, limit: int = 1000) -> list[PendingAlert]:
+        rows = self._db.execute(
+            """SELECT id, key, rule, channel, payload, attempts, created_at FROM outbox
+               WHERE sent_at IS NULL ORDER BY id LIMIT ?""",
+            (limit,),
+        ).fetchall()
+        return [
+            PendingAlert(i, k, r, c, json.loads(p), a, _dt(t) or datetime.now(UTC))
+            for i, k, r, c, p, a, t in rows
+        ]
+
+    def pending_count(self) -> int:
+        return int(
+            self._db.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+        )
+
+    def mark_sent(self, alert_id: int, at: datetime) -> None:
+        with self._tx() as db:
+            db.execute(
+                """UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_attempt_at = ?,
+                   last_error = NULL WHERE id = ?""",
+                (_ts(at), _ts(at), alert_id),
+            )
+
+    def mark_failed(self, alert_id: int, at: datetime, error: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                """UPDATE outbox SET attempts = attempts + 1, last_attempt_at = ?, last_error = ?
+                   WHERE id = ?""",
+                (_ts(at), error[:1000], alert_id),
+            )
+
+    def sent_alerts(self) -> list[tuple[str, str, str]]:
+        """(key, rule, channel) of every delivered alert still on record, oldest first."""
+        rows = self._db.execute(
+            "SELECT key, rule, channel FROM outbox WHERE sent_at IS NOT NULL ORDER BY sent_at, id"
+        ).fetchall()
+        return [(str(k), str(r), str(c)) for k, r, c in rows]
+
+
+_FEED_COLS = (
+    "name, config_url, url, etag, last_modified, first_polled_at, next_poll_at, not_before, "
+    "last_attempt_at, last_success_at, last_status, last_error, failures, backoff_seconds, "
+    "last_new_item_at, gone"
+)
+
+
+def _feed_row(r: Sequence[Any]) -> FeedState:
+    return FeedState(
+        name=r[0],
+        config_url=r[1],
+        url=r[2],
+        etag=r[3],
+        last_modified=r[4],
+        first_polled_at=_dt(r[5]),
+        next_poll_at=_dt(r[6]),
+        not_before=_dt(r[7]),
+        last_attempt_at=_dt(r[8]),
+        last_success_at=_dt(r[9]),
+        last_status=r[10],
+        last_error=r[11],
+        failures=int(r[12]),
+        backoff=None if r[13] is None else timedelta(seconds=r[13]),
+        last_new_item_at=_dt(r[14]),
+        gone=bool(r[15]),
+    )
+
+
+def _chunks(seq: Sequence[str], n: int) -> Iterator[Sequence[str]]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]

@@ -1,0 +1,323 @@
+"""Config loading: every key, and every error located at file:line:col."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.config import find_config, load_config, parse_duration, parse_size
+from monitor.errors import ConfigError, ConfigErrors
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def errors_of(path: Path, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env=env or {})
+    e = info.value
+    return [str(x) for x in (e.errors if isinstance(e, ConfigErrors) else [e])]
+
+
+GOOD = """
+timezone: Asia/Makassar
+defaults: {interval: 5m, max_age: 2d, retention: 30d}
+fetch: {timeout: 20s, max_bytes: 5MiB}
+channels:
+  chat: "json://127.0.0.1:9/notify"
+  mail: ["json://127.0.0.1:9/a", "json://127.0.0.1:9/b"]
+feeds:
+  - {name: local, url: data/feed.xml}
+  - {name: web, url: "https://example.org/rss", interval: 1h, max_age: 1d}
+  - {name: gn, google_news: '"Kim Jong Un" Putin', lang: id, country: ID}
+  - {name: off, url: "https://example.org/off", enabled: false}
+watchlists: ["watchlists/*.yaml"]
+"""
+
+WATCHLIST = """
+aliases:
+  kim: ['"Kim Jong Un"', '"Kim Jong-un"']
+rules:
+  - name: kim-putin
+    query: '@kim AND Putin'
+    notify: [chat, mail]
+    examples:
+      match: ["Ingin Temui Putin, Kim Jong Un Berangkat ke Rusia"]
+      no_match: ["Kim Jong Un inspects missile launch"]
+  - name: disabled
+    query: Bali
+    notify: chat
+    enabled: false
+"""
+
+
+def test_full_config_loads(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "monitor.yaml", GOOD)
+    write(tmp_path / "watchlists" / "k.yaml", WATCHLIST)
+    config = load_config(cfg, env={"STATE_DIRECTORY": str(tmp_path / "state")})
+    assert str(config.timezone) == "Asia/Makassar"
+    assert config.defaults.interval == timedelta(minutes=5)
+    assert config.fetch.max_bytes == 5 * 1024 * 1024
+    assert config.channels["chat"] == ("json://127.0.0.1:9/notify",)
+    assert len(config.channels["mail"]) == 2
+    feeds = {f.name: f for f in config.feeds}
+    assert feeds["local"].url == str((tmp_path / "data" / "feed.xml").resolve())
+    assert feeds["local"].interval == timedelta(minutes=5)
+    assert feeds["web"].interval == timedelta(hours=1)
+    assert feeds["web"].max_age == timedelta(days=1)
+    assert feeds["gn"].url.startswith("https://news.google.com/rss/search?")
+    assert (
+        "hl=id" in feeds["gn"].url and "gl=ID" in feeds["gn"].url and "ceid=ID" in feeds["gn"].url
+    )
+    assert [f.name for f in config.enabled_feeds()] == ["local", "web", "gn"]
+    assert [r.name for r in config.enabled_rules()] == ["kim-putin"]
+    assert config.rules[1].notify == ("chat",)
+    assert config.aliases["kim"] == ('"Kim Jong Un"', '"Kim Jong-un"')
+    assert config.state_path == tmp_path / "state" / "news-monitor.db"
+
+
+def test_state_path_relative_to_config_and_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = write(tmp_path / "etc" / "monitor.yaml", "state: ../var/x.db\n")
+    assert load_config(cfg, env={}).state_path == (tmp_path / "var" / "x.db").resolve()
+    cfg = write(tmp_path / "etc" / "monitor.yaml", "timezone: UTC\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_config(cfg, env={}).state_path == tmp_path / "var" / "news-monitor.db"
+
+
+def test_env_expansion_and_secrets(tmp_path: Path) -> None:
+    cfg = write(
+        tmp_path / "m.yaml",
+        """
+        channels:
+          chat: "json://bot:${CHAT_TOKEN}@127.0.0.1:9/x"
+        """,
+    )
+    config = load_config(cfg, env={"CHAT_TOKEN": "s3cr3t-value"})
+    assert config.channels["chat"] == ("json://bot:s3cr3t-value@127.0.0.1:9/x",)
+    assert "s3cr3t-value" in config.secrets
+
+
+def test_unset_env_is_an_error_at_its_position(tmp_path: Path) -> None:
+    cfg = write(
+        tmp_path / "m.yaml",
+        """
+        channels:
+          chat: "tgram://${TG_TOKEN}/123"
+        """,
+    )
+    assert errors_of(cfg) == [
+        f"{cfg}:2:9: environment variable TG_TOKEN is not set (used as ${{TG_TOKEN}})"
+    ]
+
+
+def test_bad_yaml_has_position(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "m.yaml", "feeds:\n  - {name: a, url: [x\n")
+    (err,) = errors_of(cfg)
+    assert err.startswith(f"{cfg}:3:1: invalid YAML")
+
+
+def test_unknown_key_points_at_the_key(tmp_path: Path) -> None:
+    cfg = write(
+        tmp_path / "m.yaml",
+        """
+        defaults:
+          intervall: 10m
+        """,
+    )
+    assert errors_of(cfg) == [f"{cfg}:2:3: unknown key 'intervall'"]
+
+
+def test_duplicate_key_is_an_error(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "m.yaml", "timezone: UTC\ntimezone: Asia/Jakarta\n")
+    assert errors_of(cfg) == [f"{cfg}:2:1: duplicate key 'timezone'"]
+
+
+def test_yaml_1_1_booleans_stay_strings(tmp_path: Path) -> None:
+    cfg = write(
+        tmp_path / "m.yaml",
+        """
+        feeds:
+          - {name: gn-no, google_news: fisk, lang: no, country: NO}
+        """,
+    )
+    (feed,) = load_config(cfg, env={}).feeds
+    assert "gl=NO" in feed.url
+
+
+def test_bad_duration_and_timezone(tmp_path: Path) -> None:
+    cfg = write(
+        tmp_path / "m.yaml",
+        """
+        timezone: Mars/Olympus
+        defaults:
+          interval: soon
+        """,
+    )
+    errs = errors_of(cfg)
+    assert any(e.startswith(f"{cfg}:1:11: timezone: unknown time zone") for e in errs), errs
+    assert any(
+        e.startswith(f"{cfg}:3:13: defaults.interval: invalid duration 'soon'") for e in errs
+    ), errs
+
+
+def test_retention_must_exceed_max_age(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "m.yaml", "defaults: {max_age: 40d}\n")
+    (err,) = errors_of(cfg)
+    assert "retention must be longer than max_age" in err
+
+
+def test_feed_needs_one_source(tmp_path: Path) -> None:
+    cfg = write(
+        tmp_path / "m.yaml",
+        """
+        feeds:
+          - name: both
+            url: https://example.org/rss
+            google_news: bali
+        """,
+    )
+    assert errors_of(cfg) == [
+        f"{cfg}:2:5: feeds.0: a feed needs exactly one of 'url' or 'google_news'"
+    ]
+    cfg = write(
+        tmp_path / "m.yaml", "feeds:\n  - name: bad-scheme\n    url: ftp://example.org/rss\n"
+    )
+    assert errors_of(cfg) == [f"{cfg}:3:10: url must be http(s)://… or a local file path"]
+
+
+def test_unknown_channel_in_rule(tmp_path: Path) -> None:
+    cfg = write(
+        tmp_path / "m.yaml", 'channels: {chat: "json://127.0.0.1:9/x"}\nwatchlists: [w.yaml]\n'
+    )
+    wl = write(
+        tmp_path / "w.yaml",
+        """
+        rules:
+          - name: r
+            query: Bali
+            notify: [chat, pager]
+        """,
+    )
+    assert errors_of(cfg) == [f"{wl}:4:20: rule 'r': unknown channel 'pager' (known: chat)"]
+
+
+def test_bad_query_reports_file_position_then_query_column(tmp_path: Path) -> None:
+    cfg = write(
+        tmp_path / "m.yaml", 'channels: {chat: "json://127.0.0.1:9/x"}\nwatchlists: [w.yaml]\n'
+    )
+    wl = write(
+        tmp_path / "w.yaml",
+        """
+        rules:
+          - name: r
+            notify: [chat]
+            query: 'Kim AND'
+        """,
+    )
+    (err,) = errors_of(cfg)
+    assert err.startswith(f"{wl}:4:12: query:1:")
+    assert "expected" in err
+
+
+def test_failing_example_is_a_config_error(tmp_path: Path) -> None:
+    cfg = write(
+        tmp_path / "m.yaml", 'channels: {chat: "json://127.0.0.1:9/x"}\nwatchlists: [w.yaml]\n'
+    )
+    wl = write(
+        tmp_path / "w.yaml",
+        """
+        rules:
+          - name: r
+            notify: [chat]
+            query: '"Kim Jong Un" AND Putin'
+            examples:
+              match: ["Kim Jong Un inspects missile launch"]
+        """,
+    )
+    (err,) = errors_of(cfg)
+    assert err == (
+        f"{wl}:4:12: rule 'r': example should match but does not: "
+        "'Kim Jong Un inspects missile launch'"
+    )
+
+
+def test_duplicate_rule_and_feed_names(tmp_path: Path) -> None:
+    cfg = write(
+        tmp_path / "m.yaml",
+        """
+        channels: {chat: "json://127.0.0.1:9/x"}
+        feeds:
+          - {name: a, url: "https://example.org/1"}
+          - {name: a, url: "https://example.org/2"}
+        rules:
+          - {name: r, query: x, notify: [chat]}
+          - {name: r, query: y, notify: [chat]}
+        """,
+    )
+    errs = errors_of(cfg)
+    assert f"{cfg}:4:12: duplicate feed name 'a'" in errs
+    assert any(e.startswith(f"{cfg}:7:12: duplicate rule name 'r'") for e in errs), errs
+
+
+def test_bad_channel_url(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "m.yaml", 'channels: {chat: "notaurl"}\n')
+    (err,) = errors_of(cfg)
+    assert err.startswith(f"{cfg}:1:18: channel 'chat': ")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    assert errors_of(tmp_path / "nope.yaml") == [f"{tmp_path / 'nope.yaml'}: file not found"]
+
+
+def test_find_config_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert find_config("x.yaml", env={"NEWS_MONITOR_CONFIG": "y.yaml"}) == Path("x.yaml")
+    assert find_config(None, env={"NEWS_MONITOR_CONFIG": "y.yaml"}) == Path("y.yaml")
+    assert find_config(None, env={}) == Path("config/monitor.yaml")  # the first default
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90s", 90),
+        ("10m", 600),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1h30m", 5400),
+        (45, 45),
+        ("1w", 604800),
+    ],
+)
+def test_durations(text: object, seconds: int) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "10", "m", "10x", "1h 2", "-5s", True])
+def test_bad_durations(text: object) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - the message is asserted in config tests
+        parse_duration(text)
+
+
+def test_sizes() -> None:
+    assert parse_size("10MiB") == 10 * 1024 * 1024
+    assert parse_size("500KB") == 500_000
+    assert parse_size(1234) == 1234
+    with pytest.raises(ValueError, match="invalid size"):
+        parse_size("lots")
+
+
+def test_shipped_config_is_valid() -> None:
+    root = Path(__file__).resolve().parents[1]
+    config = load_config(root / "config" / "monitor.yaml", env={})
+    names = {f.name for f in config.feeds}
+    assert {"antara-bali", "gn-kim-putin"} <= names
+    assert {r.name for r in config.rules} >= {"kim-putin", "bali"}
+    assert config.channels["terminal"] == ("console://",)

@@ -1,0 +1,176 @@
+"""The state database: migrations, atomic poll records, outbox, pruning, the OS lock."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import StateLockedError, StoreError
+from monitor.store import NewAlert, PollRecord, SeenUpdate, StateLock, Store
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def poll(feed: str, at: datetime, seen=(), again=(), hits=(), alerts=()) -> PollRecord:  # type: ignore[no-untyped-def]
+    return PollRecord(
+        feed=feed,
+        at=at,
+        status=200,
+        etag='"e1"',
+        last_modified=None,
+        url=None,
+        next_poll_at=at + timedelta(minutes=10),
+        not_before=None,
+        seen=list(seen),
+        seen_again=list(again),
+        hits=list(hits),
+        alerts=list(alerts),
+    )
+
+
+def test_migrates_and_reopens(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    assert store.schema_version == 1
+    store.close()
+    store = Store(tmp_path / "s.db")
+    assert store.schema_version == 1
+    store.close()
+
+
+def test_refuses_a_newer_schema(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "s.db")
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    with pytest.raises(StoreError, match="newer news-monitor"):
+        Store(tmp_path / "s.db")
+
+
+def test_poll_record_is_one_transaction(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.sync_feeds([("f", "https://example.org/rss")], T0)
+    alert = NewAlert("k1", "r", ("chat", "mail"), {"rule": "r", "title": "T"})
+    store.record_poll(
+        poll("f", T0, seen=[SeenUpdate("k1", "f", "T", T0, T0)], hits=[("k1", "r")], alerts=[alert])
+    )
+    state = store.feed_state("f")
+    assert state is not None
+    assert state.etag == '"e1"' and state.first_polled_at == T0 and state.failures == 0
+    assert set(store.seen_lookup(["k1", "k2"])) == {"k1"}
+    assert store.hits_lookup(["k1"]) == {("k1", "r")}
+    pending = store.pending_alerts()
+    assert [(p.rule, p.channel) for p in pending] == [("r", "chat"), ("r", "mail")]
+    # The same alert recorded again (a crash between record and mark) is not queued twice.
+    store.record_poll(poll("f", T0, again=["k1"], alerts=[alert]))
+    assert store.pending_count() == 2
+    store.mark_sent(pending[0].id, T0)
+    store.mark_failed(pending[1].id, T0, "HTTP 500")
+    left = store.pending_alerts()
+    assert [(p.channel, p.attempts) for p in left] == [("mail", 1)]
+    assert store.sent_alerts() == [("k1", "r", "chat")]
+
+
+def test_failure_keeps_seen_state_and_counts(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.sync_feeds([("f", "https://example.org/rss")], T0)
+    store.record_poll(poll("f", T0, seen=[SeenUpdate("k1", "f", "T", None, None)]))
+    n = store.record_failure(
+        "f", T0, status=503, error="HTTP 503", next_poll_at=T0, not_before=T0, backoff=None
+    )
+    n = store.record_failure(
+        "f", T0, status=503, error="HTTP 503", next_poll_at=T0, not_before=T0, backoff=None
+    )
+    assert n == 2
+    assert set(store.seen_lookup(["k1"])) == {"k1"}
+    state = store.feed_state("f")
+    assert state is not None and state.last_error == "HTTP 503" and state.last_status == 503
+
+
+def test_changed_config_url_resets_feed_state(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.sync_feeds([("f", "https://a.example/rss")], T0)
+    store.record_poll(poll("f", T0))
+    store.record_failure(
+        "f", T0, status=410, error="gone", next_poll_at=T0, not_before=None, backoff=None, gone=True
+    )
+    store.sync_feeds([("f", "https://a.example/rss")], T0)
+    assert store.feed_state("f").gone  # type: ignore[union-attr]
+    store.sync_feeds([("f", "https://b.example/rss")], T0)
+    state = store.feed_state("f")
+    assert state is not None
+    assert (state.url, state.etag, state.gone, state.failures) == (
+        "https://b.example/rss",
+        None,
+        False,
+        0,
+    )
+
+
+def test_rules_change_drops_validators(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.sync_feeds([("f", "https://a.example/rss")], T0)
+    assert store.sync_rules("v1")
+    store.record_poll(poll("f", T0))
+    assert not store.sync_rules("v1")
+    assert store.feed_state("f").etag == '"e1"'  # type: ignore[union-attr]
+    assert store.sync_rules("v2")
+    assert store.feed_state("f").etag is None  # type: ignore[union-attr]
+
+
+def test_due_feeds(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.sync_feeds([("a", "u1"), ("b", "u2")], T0)
+    assert {s.name for s in store.due_feeds(["a", "b"], T0)} == {"a", "b"}
+    store.record_poll(poll("a", T0))
+    assert [s.name for s in store.due_feeds(["a", "b"], T0 + timedelta(minutes=1))] == ["b"]
+    assert {s.name for s in store.due_feeds(["a", "b"], T0 + timedelta(minutes=11))} == {"a", "b"}
+    assert [s.name for s in store.due_feeds(["a"], T0 + timedelta(minutes=11))] == ["a"]
+
+
+def test_prune_by_last_seen(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.sync_feeds([("f", "u")], T0)
+    store.record_poll(poll("f", T0, seen=[SeenUpdate("old", "f", "T", None, None)]))
+    store.record_poll(poll("f", T0, seen=[SeenUpdate("kept", "f", "T", None, None)]))
+    # "kept" is still listed by the feed 40 days later; "old" is not.
+    store.record_poll(poll("f", T0 + timedelta(days=40), again=["kept"]))
+    removed = store.prune(T0 + timedelta(days=41), timedelta(days=30))
+    assert removed == 1
+    assert set(store.seen_lookup(["old", "kept"])) == {"kept"}
+
+
+LOCKER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from monitor.store import StateLock
+    StateLock(Path(sys.argv[1])).acquire()
+    print("locked", flush=True)
+    sys.stdin.read()
+    """
+)
+
+
+def test_lock_is_exclusive_and_released_when_the_holder_dies(tmp_path: Path) -> None:
+    state = tmp_path / "s.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LOCKER, str(state)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        with pytest.raises(StateLockedError, match="another news-monitor is using this state"):
+            StateLock(state).acquire()
+    finally:
+        proc.kill()  # SIGKILL: no chance to clean up
+        proc.wait(timeout=10)
+    lock = StateLock(state)
+    lock.acquire()  # the kernel released the dead holder's lock
+    lock.release()
