@@ -566,6 +566,9 @@ class Daemon:
         self._reload_requested = False
         self._in_flight: dict[str, asyncio.Task[Any]] = {}
         self._fetcher: Fetcher | None = None
+        # Outcomes of the first poll of each feed since start, to say plainly when nothing at all
+        # could be reached (a machine without internet) instead of only N separate failures.
+        self._first_round: dict[str, FeedOutcome] | None = {}
 
     async def run(self) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -650,8 +653,27 @@ class Daemon:
             outcome, _ = await self.monitor._guarded_poll(self._fetcher, feed, dry_run=False)
             if outcome.alerts:
                 self._wake_delivery.set()
+            self._note_first_round(outcome)
         finally:
             self._in_flight.pop(feed.name, None)
+
+    def _note_first_round(self, outcome: FeedOutcome) -> None:
+        if self._first_round is None:
+            return
+        self._first_round.setdefault(outcome.feed, outcome)
+        enabled = {f.name for f in self.monitor.config.enabled_feeds()}
+        if not enabled <= set(self._first_round):
+            return
+        outcomes = [self._first_round[n] for n in enabled]
+        self._first_round = None
+        if outcomes and all(o.status == "failed" for o in outcomes):
+            log.warning(
+                "feeds_unreachable",
+                feeds=len(outcomes),
+                reasons=sorted({o.error or "?" for o in outcomes})[:5],
+                hint="no feed could be fetched: is this machine offline? "
+                "news-monitor keeps running and retries with backoff",
+            )
 
     async def _delivery_worker(self) -> None:
         while True:

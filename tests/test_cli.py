@@ -344,3 +344,37 @@ def test_run_delivers_then_stops_cleanly_on_sigterm(
     assert proc.returncode == 0, err
     assert '"event": "daemon_stopped"' in err
     assert len(json_sink.messages) == 1
+
+
+def test_run_without_reachable_feeds_says_so_and_keeps_running(
+    tmp_path: Path, served: FeedServer, json_sink: JsonSink
+) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    cfg = write_config(tmp_path, served, {"chat": [json_sink.url()]})
+    text = cfg.read_text().replace(served.url("/news.xml"), f"http://127.0.0.1:{port}/feed.xml")
+    cfg.write_text(text.replace(f"127.0.0.1:{served.port}", f"127.0.0.1:{port}"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "-c", str(cfg), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        events = []
+        for line in proc.stderr:
+            events.append(json.loads(line))
+            if events[-1]["event"] == "feeds_unreachable":
+                break
+        assert events[-1]["event"] == "feeds_unreachable"
+        assert any(e["event"] == "feed_failed" and e["feed"] == "news" for e in events)
+        assert proc.poll() is None  # still running
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
