@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("check", help="validate the config and watchlists")
 
+    st = sub.add_parser("status", help="show each feed's health; exit 1 if any feed is failing")
+    st.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
     nt = sub.add_parser("notify-test", help="send a test message to a channel")
     nt.add_argument("channel")
 
@@ -104,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.command == "check":
             return cmd_check(config)
+        if args.command == "status":
+            return cmd_status(config, as_json=args.json)
         if args.command == "notify-test":
             return cmd_notify_test(config, args.channel)
         if args.command == "once":
@@ -168,6 +173,68 @@ def cmd_check(config: Config) -> int:
         f"{len(config.channels)} channels, {len(config.watchlist_files)} watchlist files"
     )
     return EXIT_OK
+
+
+# -- status -----------------------------------------------------------------------------------
+
+
+def cmd_status(config: Config, *, as_json: bool) -> int:
+    """Each configured feed's health, read from the state without taking the lock."""
+    from monitor.health import FAILING, GONE, assess, health_record
+    from monitor.store import Store
+
+    store = Store(config.state_path, readonly=True)
+    try:
+        now = datetime.now(UTC)
+        states = {s.name: s for s in store.feed_states()}
+        records = []
+        for feed in config.feeds:
+            state = states.get(feed.name)
+            if state is None or state.config_url != feed.url:
+                continue  # not polled since it was added or its URL changed
+            health = assess(feed, state, now, config.defaults.failure_threshold)
+            if not feed.enabled:
+                health = type(health)("disabled", "enabled: false")
+            records.append(health_record(feed, state, health, store.items_per_day(feed.name)))
+        pending = store.pending_count()
+    finally:
+        store.close()
+    failing = [r["name"] for r in records if r["status"] in (FAILING, GONE)]
+    if as_json:
+        print(json.dumps({"feeds": records, "pending_alerts": pending}, ensure_ascii=False))
+    else:
+        _print_status_table(records, config)
+        print(f"\nalerts waiting for delivery: {pending}")
+        if failing:
+            print(f"failing: {', '.join(failing)}")
+    return EXIT_FAILED if failing else EXIT_OK
+
+
+def _print_status_table(records: list[dict[str, Any]], config: Config) -> None:
+    def when(iso: str | None) -> str:
+        if not iso:
+            return "-"
+        return datetime.fromisoformat(iso).astimezone(config.timezone).strftime("%m-%d %H:%M")
+
+    rows = [("FEED", "STATUS", "LAST OK", "HTTP", "FAILS", "NEXT POLL", "ITEMS/DAY", "REASON")]
+    for r in records:
+        per_day = r["items_per_day"]
+        avg = f"{sum(per_day.values()) / len(per_day):.0f}" if per_day else "-"
+        rows.append(
+            (
+                r["name"],
+                r["status"],
+                when(r["last_success"]),
+                str(r["last_status"] or "-"),
+                str(r["consecutive_failures"]),
+                when(r["next_poll"]),
+                avg,
+                (r["reason"] or "")[:60],
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
 
 
 # -- once -------------------------------------------------------------------------------------

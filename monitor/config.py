@@ -121,6 +121,8 @@ class Defaults(_Model):
     max_age: Duration = timedelta(days=2)
     retention: Duration = timedelta(days=30)
     notify: tuple[Name, ...] = ()
+    failure_threshold: int = Field(default=3, ge=1, le=1000)
+    stale_after: Duration = timedelta(days=2)
 
     @model_validator(mode="after")
     def _retention_outlives_max_age(self) -> Defaults:
@@ -152,6 +154,7 @@ class FeedConfig(_Model):
     when: str | None = Field(default=None, pattern=r"^\d+[hdmy]$")
     interval: Duration | None = None
     max_age: Duration | None = None
+    stale_after: Duration | None = None
     enabled: bool = True
     allow_private: bool | tuple[str, ...] | None = None
 
@@ -197,6 +200,7 @@ class MonitorFile(_Model):
     defaults: Defaults = Defaults()
     fetch: FetchSettings = FetchSettings()
     channels: dict[Name, tuple[str, ...]] = {}
+    ops: Name | None = None
     feeds: tuple[FeedConfig, ...] = ()
     watchlists: tuple[str, ...] = ()
     aliases: dict[str, tuple[str, ...]] = {}
@@ -243,6 +247,7 @@ class Feed:
     enabled: bool
     allow_private: bool | frozenset[str]
     google_news: bool
+    stale_after: timedelta = timedelta(days=2)  # no new item for this long: the feed is stale
 
 
 @dataclass(frozen=True)
@@ -264,6 +269,7 @@ class Config:
     defaults: Defaults
     fetch: FetchSettings
     channels: Mapping[str, tuple[str, ...]]
+    ops: str | None  # channel for operator notices (a feed failing, silent, recovered)
     feeds: tuple[Feed, ...]
     rules: tuple[Rule, ...]
     aliases: Mapping[str, tuple[str, ...]]
@@ -538,6 +544,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
                 enabled=fc.enabled,
                 allow_private=_allow(main.fetch.allow_private) if allow is None else allow,  # type: ignore[arg-type]
                 google_news=fc.google_news is not None,
+                stale_after=fc.stale_after or main.defaults.stale_after,
             )
         )
         if feeds[-1].max_age >= main.defaults.retention:
@@ -641,6 +648,8 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
                 position=d.position([*loc, "query"]),
             )
         )
+    if main.ops is not None and main.ops not in main.channels:
+        errors.append(doc.position(["ops"]).error(f"unknown channel {main.ops!r}"))
     for k, cname in enumerate(main.defaults.notify):
         if cname not in main.channels:
             errors.append(
@@ -658,6 +667,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         defaults=main.defaults,
         fetch=main.fetch,
         channels=dict(main.channels),
+        ops=main.ops,
         feeds=tuple(feeds),
         rules=tuple(rules),
         aliases=aliases,

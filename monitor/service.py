@@ -31,8 +31,9 @@ from monitor.config import Config, Feed, compile_rules, load_config
 from monitor.dedup import key_items
 from monitor.errors import ConfigError, MonitorError
 from monitor.fetch import Fetched, Fetcher, FetchFailed, FetchLimits, NotModified, Validators
+from monitor.health import assess, notice
 from monitor.notify import AlertMessage, Channel, DeliveryResult, register_console_scheme, render
-from monitor.parse import FeedItem, ParseError, parse_feed
+from monitor.parse import FeedItem, ParsedFeed, ParseError, discover_feeds, parse_feed
 from monitor.rules import RuleMatch, RuleSet
 from monitor.store import FeedState, NewAlert, PollRecord, SeenUpdate, Store
 
@@ -288,7 +289,20 @@ class Monitor:
                 content_type=result.content_type,
             )
         except ParseError as e:
-            return self._failed(feed, state, now, str(e), None, dry_run, bound), []
+            found = await self._discover(fetcher, feed, result, e, bound)
+            if found is None:
+                return self._failed(feed, state, now, str(e), None, dry_run, bound), []
+            result, parsed = found
+            # Remember the discovered feed as the effective URL (as a permanent redirect is).
+            result = Fetched(
+                url=result.url,
+                body=result.body,
+                validators=result.validators,
+                status=result.status,
+                content_type=result.content_type,
+                permanent_redirect=result.url,
+                min_interval=result.min_interval,
+            )
         items = parsed.items
         keys = [k.key for k in key_items(list(items))]
         seen = self.store.seen_lookup(keys)
@@ -345,6 +359,30 @@ class Monitor:
             FeedOutcome(feed.name, "ok", len(items), len(plan.seen), len(plan.alerts)),
             plan.messages,
         )
+
+    async def _discover(
+        self, fetcher: Fetcher, feed: Feed, page: Fetched, error: ParseError, bound: Any
+    ) -> tuple[Fetched, ParsedFeed] | None:
+        """A feed URL that is a web page: use the feed it links to (``<link rel=alternate>``)."""
+        if "HTML" not in str(error):
+            return None
+        for candidate in discover_feeds(page.body, page.url)[:3]:
+            result = await fetcher.fetch(candidate, None, limits=self.limits(feed))
+            if not isinstance(result, Fetched):
+                continue
+            try:
+                parsed = await asyncio.to_thread(
+                    parse_feed,
+                    result.body,
+                    feed_name=feed.name,
+                    url=result.url,
+                    content_type=result.content_type,
+                )
+            except ParseError:
+                continue
+            bound.info("feed_discovered", url=page.url, discovered=result.url)
+            return result, parsed
+        return None
 
     def _failed(
         self,
@@ -435,7 +473,7 @@ class Monitor:
     ) -> tuple[FeedOutcome, list[AlertMessage]]:
         """One bad feed never stops a cycle; an unexpected error is logged with its traceback."""
         try:
-            return await self.poll_feed(fetcher, feed, dry_run=dry_run)
+            result = await self.poll_feed(fetcher, feed, dry_run=dry_run)
         except asyncio.CancelledError:
             raise
         except Exception as e:
@@ -444,7 +482,34 @@ class Monitor:
             if state is not None and not dry_run:
                 now = self.clock()
                 self._failed(feed, state, now, f"internal error: {e!r}", None, dry_run, log)
-            return FeedOutcome(feed.name, "failed", error=repr(e)), []
+            result = FeedOutcome(feed.name, "failed", error=repr(e)), []
+        if not dry_run:
+            self.update_health(feed)
+        return result
+
+    def update_health(self, feed: Feed) -> None:
+        """Tell the operator (``ops:`` channel) when a feed's health changes; log it either way."""
+        state = self.store.feed_state(feed.name)
+        if state is None:
+            return
+        now = self.clock()
+        health = assess(feed, state, now, self.config.defaults.failure_threshold)
+        payload = notice(feed, health, state.notice, now)
+        if payload is None:
+            return
+        new_notice = health.status if health.problem else None
+        alert = None
+        if self.config.ops is not None:
+            key = f"notice:{feed.name}:{health.status}:{now.timestamp():.0f}"
+            alert = NewAlert(key, "ops", (self.config.ops,), payload)
+        self.store.record_notice(feed.name, new_notice, alert, now)
+        log.warning(
+            "feed_health_changed",
+            feed=feed.name,
+            health=health.status,
+            reason=health.reason or None,
+            notified=self.config.ops,
+        )
 
     # -- delivery ---------------------------------------------------------------------------
 

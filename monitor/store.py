@@ -54,7 +54,8 @@ _MIGRATIONS: tuple[str, ...] = (
         failures        INTEGER NOT NULL DEFAULT 0,
         backoff_seconds REAL,
         last_new_item_at REAL,
-        gone            INTEGER NOT NULL DEFAULT 0
+        gone            INTEGER NOT NULL DEFAULT 0,
+        notice          TEXT
     );
     CREATE TABLE seen (
         key           TEXT PRIMARY KEY,
@@ -126,6 +127,7 @@ class FeedState:
     backoff: timedelta | None
     last_new_item_at: datetime | None
     gone: bool
+    notice: str | None  # the health problem an operator was last told about, if any
 
 
 @dataclass(frozen=True)
@@ -220,9 +222,22 @@ class StateLock:
 class Store:
     """SQLite state. Use from one thread (the daemon's event loop); each method is short."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
+        """Open (creating and migrating) the state; ``readonly`` opens an existing one to read.
+
+        A read-only open needs no lock: WAL lets ``status`` read while the daemon writes.
+        """
         self.path = Path(path)
         try:
+            if readonly:
+                if not self.path.exists():
+                    raise StoreError(f"{path}: no state yet (news-monitor has not run here)")
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
+                self._db.execute("PRAGMA busy_timeout=5000")
+                if self.schema_version != len(_MIGRATIONS):
+                    raise StoreError(f"{path}: state schema {self.schema_version} is not current")
+                return
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
@@ -439,6 +454,26 @@ class Store:
             row = db.execute("SELECT failures FROM feeds WHERE name = ?", (feed,)).fetchone()
         return int(row[0]) if row else 0
 
+    def record_notice(
+        self, feed: str, notice: str | None, alert: NewAlert | None, at: datetime
+    ) -> None:
+        """Remember which health problem the operator was told about, and queue the notice.
+
+        Both in one transaction, so a notice is sent once per change of health, never once per
+        failed poll, and never lost.
+        """
+        with self._tx() as db:
+            db.execute("UPDATE feeds SET notice = ? WHERE name = ?", (notice, feed))
+            if alert is not None:
+                db.executemany(
+                    """INSERT OR IGNORE INTO outbox (key, rule, channel, payload, created_at)
+                       VALUES (?, ?, ?, ?, ?)""",
+                    [
+                        (alert.key, alert.rule, ch, json.dumps(dict(alert.payload)), _ts(at))
+                        for ch in alert.channels
+                    ],
+                )
+
     def items_per_day(self, feed: str, days: int = 7) -> dict[str, int]:
         rows = self._db.execute(
             "SELECT day, items FROM feed_days WHERE feed = ? ORDER BY day DESC LIMIT ?",
@@ -534,7 +569,7 @@ class Store:
 _FEED_COLS = (
     "name, config_url, url, etag, last_modified, first_polled_at, next_poll_at, not_before, "
     "last_attempt_at, last_success_at, last_status, last_error, failures, backoff_seconds, "
-    "last_new_item_at, gone"
+    "last_new_item_at, gone, notice"
 )
 
 
@@ -556,6 +591,7 @@ def _feed_row(r: Sequence[Any]) -> FeedState:
         backoff=None if r[13] is None else timedelta(seconds=r[13]),
         last_new_item_at=_dt(r[14]),
         gone=bool(r[15]),
+        notice=r[16],
     )
 
 
