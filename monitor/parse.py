@@ -15,21 +15,23 @@ expansion, a 50,000-character ``<author>``, deep nesting, megabytes of markup) t
   the author that is quadratic in its length (about 9 s for 50,000 characters).
 - Whitespace before ``<?xml`` is dropped (expat rejects a late declaration and feedparser then
   falls back to its slower, looser parser).
-- HTML in titles and summaries is turned into plain text by a small ``html.parser`` subclass on
-  input cut to ``_MAX_HTML_CHARS``; no regex touches untrusted markup.
+- HTML in titles and summaries is turned into plain text by a small linear tokenizer on input
+  cut to ``_MAX_HTML_CHARS`` (CPython 3.11's ``html.parser`` is quadratic on some inputs); no
+  backtracking regex touches untrusted markup.
+- A start tag longer than ``_MAX_TAG_BYTES`` is refused: expat hands attributes to feedparser
+  through a lookup that is quadratic in their number (25 s for one tag with 50,000).
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
-import html.parser
 import io
 import json
 import re
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -56,6 +58,7 @@ MAX_ITEMS: Final = 2_000
 """A news feed lists tens of items; thousands are an archive dump or an attack."""
 _MAX_HTML_CHARS: Final = 64 * 1024
 _MAX_AUTHOR_BYTES: Final = 1024
+_MAX_TAG_BYTES: Final = 8 * 1024
 _MAX_RELATED: Final = 20
 
 # Local names of elements feedparser turns into an author string (and runs its regex on).
@@ -111,33 +114,108 @@ class ParsedFeed:
 # --- plain text from HTML --------------------------------------------------------------------
 
 
-class _TextExtractor(html.parser.HTMLParser):
-    _SKIP: Final = frozenset({"script", "style", "template", "noscript", "head", "title"})
-    _BLOCK: Final = frozenset(
-        {"p", "div", "br", "li", "ul", "ol", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5",
-         "h6", "blockquote", "section", "article", "header", "footer", "table", "hr", "dd", "dt"}
-    )  # fmt: skip
+# A small linear tokenizer instead of html.parser: CPython 3.11's HTMLParser is quadratic on
+# runs of unclosed start tags (30 s for 120 KB of "<a "; CVE-2025-6069 and friends, fixed only
+# in later patch releases). Every scan below moves forward, so the work is linear in the input.
+_TAG_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9:_-]{0,40}")
+_RAW_TEXT: Final = frozenset({"script", "style", "template", "noscript", "textarea", "title"})
+_BLOCK: Final = frozenset(
+    {"p", "div", "br", "li", "ul", "ol", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6",
+     "blockquote", "section", "article", "header", "footer", "table", "hr", "dd", "dt", "img",
+     "figure", "figcaption", "pre"}
+)  # fmt: skip
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skipping += 1
-        elif tag in self._BLOCK:
-            self.parts.append(" ")
+@dataclass(frozen=True, slots=True)
+class _Tag:
+    name: str  # lower case
+    closing: bool
+    attrs: str  # raw attribute text, unparsed
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP:
-            self._skipping = max(0, self._skipping - 1)
-        elif tag in self._BLOCK:
-            self.parts.append(" ")
 
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.parts.append(data)
+def _tokens(markup: str) -> Iterator[str | _Tag]:
+    """Text runs (entities still encoded) and tags of an HTML fragment, in order."""
+    n = len(markup)
+    i = 0
+    gt = -1  # cached position of the next ">" at or after the current tag start
+    lower: str | None = None
+    while i < n:
+        lt = markup.find("<", i)
+        if lt < 0:
+            yield markup[i:]
+            return
+        if lt > i:
+            yield markup[i:lt]
+        if markup.startswith("<!--", lt):
+            close = markup.find("-->", lt + 4)
+            if close < 0:
+                return  # an unterminated comment swallows the rest, as in browsers
+            i = close + 3
+            continue
+        nxt = markup[lt + 1 : lt + 2]
+        if not (nxt.isalpha() or nxt in ("/", "!", "?")):
+            yield "<"
+            i = lt + 1
+            continue
+        if gt <= lt:
+            gt = markup.find(">", lt + 1)
+        if gt < 0:
+            return  # an unterminated tag: the rest is markup debris
+        inner = markup[lt + 1 : gt]
+        i = gt + 1
+        if nxt in ("!", "?"):
+            continue  # declarations, processing instructions, CDATA markers
+        closing = nxt == "/"
+        name_match = _TAG_NAME.match(inner, 1 if closing else 0)
+        if name_match is None:
+            continue
+        name = name_match.group(0).lower()
+        yield _Tag(name, closing, inner[name_match.end() :])
+        if not closing and name in _RAW_TEXT:
+            if lower is None:
+                lower = markup.lower()
+            close = lower.find("</" + name, i)
+            if close < 0:
+                return
+            if name == "textarea":
+                yield markup[i:close]
+            i = close
+
+
+def _attrs(raw: str) -> dict[str, str]:
+    """Attributes of a tag (names lower-cased, values unescaped); linear, lenient."""
+    attrs: dict[str, str] = {}
+    i, n = 0, len(raw)
+    while i < n:
+        while i < n and (raw[i].isspace() or raw[i] == "/"):
+            i += 1
+        start = i
+        while i < n and not raw[i].isspace() and raw[i] not in "=/":
+            i += 1
+        name = raw[start:i].lower()
+        while i < n and raw[i].isspace():
+            i += 1
+        value = ""
+        if i < n and raw[i] == "=":
+            i += 1
+            while i < n and raw[i].isspace():
+                i += 1
+            if i < n and raw[i] in "\"'":
+                quote = raw[i]
+                close = raw.find(quote, i + 1)
+                close = n if close < 0 else close
+                value = raw[i + 1 : close]
+                i = close + 1
+            else:
+                start = i
+                while i < n and not raw[i].isspace():
+                    i += 1
+                value = raw[start:i]
+        if name and name not in attrs:
+            attrs[name] = html.unescape(value)
+        if i == start and i < n:
+            i += 1  # a stray character: step over it
+    return attrs
 
 
 def _collapse(text: str) -> str:
@@ -158,13 +236,18 @@ def html_to_text(markup: str, *, limit: int = MAX_SUMMARY_CHARS) -> str:
     """Plain text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed."""
     if "<" not in markup and "&" not in markup:
         return _cap(_collapse(markup), limit)
-    parser = _TextExtractor()
-    try:
-        parser.feed(markup[:_MAX_HTML_CHARS])
-        parser.close()
-    except AssertionError:  # html.parser asserts on some malformed declarations (bpo-32876)
-        pass
-    return _cap(_collapse("".join(parser.parts)), limit)
+    parts: list[str] = []
+    size = 0
+    for token in _tokens(markup[:_MAX_HTML_CHARS]):
+        if isinstance(token, _Tag):
+            if token.name in _BLOCK:
+                parts.append(" ")
+            continue
+        parts.append(token)
+        size += len(token)
+        if size > limit * 2:
+            break
+    return _cap(_collapse(html.unescape("".join(parts))), limit)
 
 
 def _plain(detail: Mapping[str, Any] | None, value: str | None, *, limit: int) -> str:
@@ -180,68 +263,37 @@ def _plain(detail: Mapping[str, Any] | None, value: str | None, *, limit: int) -
 # --- Google News -----------------------------------------------------------------------------
 
 
-class _RelatedExtractor(html.parser.HTMLParser):
-    """Collects ``<li><a>headline</a> <font>Publisher</font></li>`` pairs from a GN description."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.items: list[tuple[str, str, bool]] = []  # (headline, publisher, was <strong>)
-        self._in_li = False
-        self._in_a = False
-        self._in_font = False
-        self._strong = False
-        self._headline: list[str] = []
-        self._publisher: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "li":
-            self._flush()
-            self._in_li = True
-        elif tag == "a" and self._in_li:
-            self._in_a = True
-        elif tag == "font" and self._in_li:
-            self._in_font = True
-        elif tag == "strong" and self._in_li:
-            self._strong = True
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a":
-            self._in_a = False
-        elif tag == "font":
-            self._in_font = False
-        elif tag in ("li", "ol"):
-            self._flush()
-
-    def handle_data(self, data: str) -> None:
-        if self._in_a:
-            self._headline.append(data)
-        elif self._in_font:
-            self._publisher.append(data)
-
-    def _flush(self) -> None:
-        if self._in_li and len(self.items) < _MAX_RELATED * 2:
-            headline = _collapse("".join(self._headline))
-            if headline:
-                self.items.append((headline, _collapse("".join(self._publisher)), self._strong))
-        self._in_li = self._in_a = self._in_font = self._strong = False
-        self._headline, self._publisher = [], []
-
-
 def _google_news_related(description: str, own_title: str) -> tuple[str, ...]:
+    """Headlines of ``<li><a>headline</a> <font>Publisher</font></li>`` in a GN description."""
     if "<li" not in description:
         return ()
-    parser = _RelatedExtractor()
-    try:
-        parser.feed(description[:_MAX_HTML_CHARS])
-        parser.close()
-    except AssertionError:
-        return ()
     related: list[str] = []
-    for headline, _publisher, strong in parser.items:
+    headline: list[str] | None = None  # collecting inside <li>
+    in_a = strong = False
+
+    def flush() -> None:
+        if headline is None:
+            return
+        text = _collapse(html.unescape("".join(headline)))
         # The last entry of a cluster is "View full coverage on Google News", in <strong>.
-        if strong or headline == own_title or headline in related:
-            continue
-        related.append(_cap(headline, MAX_TITLE_CHARS))
+        if text and not strong and text != own_title and text not in related:
+            related.append(_cap(text, MAX_TITLE_CHARS))
+
+    for token in _tokens(description[:_MAX_HTML_CHARS]):
+        if isinstance(token, _Tag):
+            if token.name == "li" or (token.name == "ol" and token.closing):
+                flush()
+                headline = [] if token.name == "li" and not token.closing else None
+                in_a = strong = False
+            elif token.name == "a" and headline is not None:
+                in_a = not token.closing
+            elif token.name == "strong" and headline is not None and not token.closing:
+                strong = True
+        elif in_a and headline is not None:
+            headline.append(token)
+        if len(related) >= _MAX_RELATED:
+            break
+    flush()
     return tuple(related[:_MAX_RELATED])
 
 
@@ -350,6 +402,28 @@ def _cap_author_fields(body: bytes) -> bytes:
         return body
     out.append(body[pos:])
     return b"".join(out)
+
+
+_LONG_TAG: Final = re.compile(rb"<[A-Za-z_][^<>]{%d}" % _MAX_TAG_BYTES)
+
+
+def _check_tag_lengths(body: bytes) -> None:
+    """Refuse a start tag longer than ``_MAX_TAG_BYTES`` outside CDATA.
+
+    Each search attempt starts at a "<" and stops at the next "<" or ">", so the scan is
+    linear. Long runs inside CDATA (inline data: images in content:encoded) are text, and fine.
+    """
+    pos = 0
+    while (match := _LONG_TAG.search(body, pos)) is not None:
+        cdata = body.rfind(b"<![CDATA[", pos, match.start())
+        if cdata >= 0:
+            cdata_end = body.find(b"]]>", cdata)
+            if cdata_end < 0:
+                return  # the rest is one unterminated CDATA section: text to expat
+            if cdata_end > match.start():
+                pos = cdata_end + 3
+                continue
+        raise ParseError(f"tag longer than {_MAX_TAG_BYTES // 1024} KiB at byte {match.start()}")
 
 
 def _sniff(body: bytes) -> str:
@@ -547,6 +621,7 @@ def _parse_xml_feed(
     body: bytes, *, feed_name: str, url: str, content_type: str | None
 ) -> ParsedFeed:
     data = _cap_author_fields(_strip_doctype(_strip_leading_junk(body)))
+    _check_tag_lengths(data)
     parsed = feedparser.parse(
         io.BytesIO(data),
         response_headers=_feedparser_headers(content_type),
@@ -690,40 +765,29 @@ _FEED_TYPES: Final = frozenset(
 )
 
 
-class _LinkCollector(html.parser.HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.base: str | None = None
-        self.hrefs: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "base" and self.base is None:
-            self.base = dict(attrs).get("href")
-        elif tag == "link":
-            a = {k: (v or "") for k, v in attrs}
-            rels = a.get("rel", "").lower().split()
-            kind = a.get("type", "").lower().split(";")[0].strip()
-            if "alternate" in rels and kind in _FEED_TYPES and a.get("href", "").strip():
-                if kind == "application/json" and "feed" not in a.get("title", "").lower():
-                    return  # plain JSON alternates are usually oEmbed/API links, not feeds
-                self.hrefs.append(a["href"].strip())
-
-
 def discover_feeds(body: bytes, base_url: str) -> list[str]:
     """Feed URLs advertised by an HTML page (``<link rel="alternate" type="...">``), absolute."""
     text = body[: 2 * 1024 * 1024].decode("utf-8", "replace")
-    collector = _LinkCollector()
-    try:
-        collector.feed(text)
-        collector.close()
-    except AssertionError:
-        pass
     base = base_url
-    if collector.base:
-        base = _http_link(collector.base, base_url) or base_url
     found: list[str] = []
-    for href in collector.hrefs:
-        link = _http_link(href, base)
+    for token in _tokens(text):
+        if not isinstance(token, _Tag) or token.closing:
+            continue
+        if token.name == "body":
+            break  # feed links live in <head>
+        if token.name not in ("link", "base"):
+            continue
+        a = _attrs(token.attrs[:8192])
+        if token.name == "base":
+            base = _http_link(a.get("href"), base_url) or base
+            continue
+        rels = a.get("rel", "").lower().split()
+        kind = a.get("type", "").lower().split(";")[0].strip()
+        if "alternate" not in rels or kind not in _FEED_TYPES:
+            continue
+        if kind == "application/json" and "feed" not in a.get("title", "").lower():
+            continue  # plain JSON alternates are usually oEmbed/API links, not feeds
+        link = _http_link(a.get("href"), base)
         if link and link not in found:
             found.append(link)
     return found

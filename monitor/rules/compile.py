@@ -16,7 +16,7 @@ from typing import TypeAlias
 
 from rapidfuzz.distance import Levenshtein
 
-from monitor.normalize import fold_with_offsets, tokenize_folded
+from monitor.normalize import fold_with_offsets, folded_words, tokenize_folded
 from monitor.rules.syntax import FIELDS, TEXT_FIELDS, And, Near, Node, Not, Query, Term
 
 __all__ = ["Hit", "RuleMatch", "RuleSet"]
@@ -41,29 +41,47 @@ class RuleMatch:
 
 
 class _Field:
-    """One field of an item, folded and split into words, with a word -> positions map."""
+    """One field of an item: folded words; word positions and offsets computed on demand.
 
-    __slots__ = ("fends", "fstarts", "name", "oends", "ostarts", "pos", "words")
+    Most items contain no word of most rules, so the position map and the offsets (needed only to
+    check phrases and to report hits) are built the first time a candidate rule asks for them.
+    """
+
+    __slots__ = ("_fends", "_fstarts", "_pos", "folded", "name", "oends", "ostarts", "words")
 
     def __init__(self, name: str, text: str) -> None:
-        folded, self.ostarts, self.oends = fold_with_offsets(text)
-        toks = tokenize_folded(folded)
+        self.folded, self.ostarts, self.oends = fold_with_offsets(text)
         self.name = name
-        self.words = [t.word for t in toks]
-        self.fstarts = [t.fstart for t in toks]
-        self.fends = [t.fend for t in toks]
-        pos: dict[str, list[int]] = {}
-        for i, w in enumerate(self.words):
-            p = pos.get(w)
-            if p is None:
-                pos[w] = [i]
-            else:
-                p.append(i)
-        self.pos = pos
+        self.words = folded_words(self.folded)
+        self._pos: dict[str, list[int]] | None = None
+        self._fstarts: list[int] | None = None
+        self._fends: list[int] | None = None
+
+    @property
+    def pos(self) -> dict[str, list[int]]:
+        if self._pos is None:
+            pos: dict[str, list[int]] = {}
+            for i, w in enumerate(self.words):
+                p = pos.get(w)
+                if p is None:
+                    pos[w] = [i]
+                else:
+                    p.append(i)
+            self._pos = pos
+        return self._pos
+
+    def offsets(self) -> tuple[list[int], list[int]]:
+        """Folded-text start and end of every word."""
+        if self._fstarts is None or self._fends is None:
+            toks = tokenize_folded(self.folded)
+            self._fstarts = [t.fstart for t in toks]
+            self._fends = [t.fend for t in toks]
+        return self._fstarts, self._fends
 
     def span(self, i: int, j: int) -> tuple[int, int]:
         """Original-text offsets of words ``i`` .. ``j - 1``."""
-        fs, fe = self.fstarts[i], self.fends[j - 1]
+        starts, ends = self.offsets()
+        fs, fe = starts[i], ends[j - 1]
         if self.ostarts is None or self.oends is None:
             return fs, fe
         return self.ostarts[fs], self.oends[fe - 1]
@@ -87,7 +105,7 @@ class _Doc:
 class _TermM:
     """A compiled term. Shared between rules (interned), so its occurrences are memoized once."""
 
-    __slots__ = ("fields", "fuzzy", "glue", "label", "n", "prefix", "words")
+    __slots__ = ("fields", "fuzzy", "glue", "label", "n", "prefix", "simple", "words")
 
     def __init__(self, term: Term) -> None:
         self.words = term.words
@@ -97,6 +115,7 @@ class _TermM:
         self.fuzzy = term.fuzzy
         self.fields = (term.field,) if term.field else TEXT_FIELDS
         self.label = term.pattern()
+        self.simple = self.n == 1 and not self.prefix and self.fuzzy is None
 
     def occurrences(self, doc: _Doc) -> dict[str, list[_Occ]]:
         got = doc.memo.get(self)
@@ -131,7 +150,9 @@ class _TermM:
                     ps.extend(at)
             return [(p, p + 1) for p in sorted(ps)]
         out: list[_Occ] = []
-        fw, fs, fe = f.words, f.fstarts, f.fends
+        fw = f.words
+        glued = any(self.glue)
+        fs, fe = f.offsets() if glued else ([], [])
         last = n - 1
         limit = len(fw) - n
         for p in f.pos.get(words[0], ()):
@@ -140,13 +161,20 @@ class _TermM:
             for i in range(1, n):
                 w = fw[p + i]
                 ok = w.startswith(words[i]) if (self.prefix and i == last) else w == words[i]
-                if not ok or (self.glue[i] and fs[p + i] != fe[p + i - 1]):
+                if not ok or (glued and self.glue[i] and fs[p + i] != fe[p + i - 1]):
                     break
             else:
                 out.append((p, p + n))
         return out
 
     def ev(self, doc: _Doc) -> bool:
+        if self.simple:  # the common case: one exact word, a dict lookup per field
+            w = self.words[0]
+            for name in self.fields:
+                f = doc.fields.get(name)
+                if f is not None and w in f.pos:
+                    return True
+            return False
         return bool(self.occurrences(doc))
 
     def hits(self, doc: _Doc, out: list[Hit]) -> None:
@@ -248,7 +276,10 @@ class _AndM:
         self.children = sorted(children, key=_cost)
 
     def ev(self, doc: _Doc) -> bool:
-        return all(c.ev(doc) for c in self.children)
+        for c in self.children:  # noqa: SIM110 - a generator is measurably slower on the hot path
+            if not c.ev(doc):
+                return False
+        return True
 
     def hits(self, doc: _Doc, out: list[Hit]) -> None:
         for c in self.children:
@@ -262,7 +293,10 @@ class _OrM:
         self.children = sorted(children, key=_cost)
 
     def ev(self, doc: _Doc) -> bool:
-        return any(c.ev(doc) for c in self.children)
+        for c in self.children:  # noqa: SIM110 - a generator is measurably slower on the hot path
+            if c.ev(doc):
+                return True
+        return False
 
     def hits(self, doc: _Doc, out: list[Hit]) -> None:
         for c in self.children:
@@ -421,7 +455,7 @@ class RuleSet:
         index = self._words
         seen: set[str] = set()
         for f in doc.fields.values():
-            seen.update(f.pos)
+            seen.update(f.words)
         for w in seen:
             r = index.get(w)
             if r is not None:

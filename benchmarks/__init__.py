@@ -1,0 +1,2 @@
+"""Benchmarks, run as ``python -m benchmarks <name>``; each compares against a baseline measured
+in the same run and reports the ratio."""
