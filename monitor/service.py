@@ -459,6 +459,9 @@ class Monitor:
         for outcome, messages in results:
             report.feeds.append(outcome)
             report.dry_run_messages.extend(messages)
+        if not dry_run:
+            # `once` is run by cron for months too: it prunes like the daemon does.
+            self.store.prune(self.clock(), self.config.defaults.retention)
         if dry_run:
             report.dry_run_messages[:0] = [
                 payload_to_message(p.payload) for p in self.store.pending_alerts()

@@ -247,13 +247,23 @@ def test_no_secret_reaches_the_logs(
 ) -> None:
     secret = "tok-5ecret-9x7"
     monkeypatch.setenv("SINK_TOKEN", secret)
-    cfg = write_config(tmp_path, served, {"chat": [json_sink.url(userinfo="bot:${SINK_TOKEN}")]})
+    served.route("/keyed.xml", status=301, location=served.url("/moved.xml?api_key=plain-k3y"))
+    served.route("/moved.xml", status=404)
+    extra = f'  - {{name: keyed, url: "{served.url("/keyed.xml?token=plain-t0k")}"}}\n'
+    cfg = write_config(
+        tmp_path,
+        served,
+        {"chat": [json_sink.url(userinfo="bot:${SINK_TOKEN}")]},
+        extra_feeds=extra,
+    )
     json_sink.status = 500  # failures log the URL: it must come out redacted
     assert main(["-c", str(cfg), "--log-level", "debug", "once"]) == 1
     assert main(["-c", str(cfg), "--log-level", "debug", "notify-test", "chat"]) == 1
     captured = capsys.readouterr()
-    assert secret not in captured.err and secret not in captured.out
+    for leaked in (secret, "plain-k3y", "plain-t0k"):
+        assert leaked not in captured.err and leaked not in captured.out
     assert "alert_failed" in captured.err
+    assert "feed_failed" in captured.err
 
 
 # -- grep -------------------------------------------------------------------------------------
