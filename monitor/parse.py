@@ -334,10 +334,14 @@ def _strip_leading_junk(body: bytes) -> bytes:
     return bom + body[len(bom) :].lstrip(b" \t\r\n\x0c")
 
 
+_FIRST_ELEMENT: Final = re.compile(rb"<[A-Za-z_]")
+
+
 def _strip_doctype(body: bytes) -> bytes:
     """Remove ``<!DOCTYPE ...>`` including an internal ``[...]`` subset, by plain scanning."""
-    head = body[:4096].lower()
-    start = head.find(b"<!doctype")
+    first_element = _FIRST_ELEMENT.search(body)
+    prolog = body[: first_element.start() if first_element else len(body)]
+    start = prolog.lower().find(b"<!doctype")
     if start < 0:
         return body
     i = start + len(b"<!doctype")
@@ -427,10 +431,14 @@ def _check_tag_lengths(body: bytes) -> None:
 
 
 def _sniff(body: bytes) -> str:
-    """``"json"``, ``"html"`` or ``"xml"`` from the first bytes, ignoring Content-Type."""
-    head = body[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    """``"json"``, ``"html"``, ``"xml"`` or ``"junk"`` from the first bytes, not Content-Type."""
+    if body.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")) or body[1:2] == b"\x00":
+        return "xml"  # UTF-16/32: let feedparser's encoding detection handle it
+    head = body[:2048].lstrip(b"\xef\xbb\xbf \t\r\n\x0c").lower()
     if head.startswith((b"{", b"[")):
         return "json"
+    if not head.startswith(b"<"):
+        return "junk"
     probe = head
     # Skip an XML declaration and comments to see the first element.
     for _ in range(8):
@@ -497,7 +505,7 @@ def _fallback_id(title: str, summary: str) -> str:
 
 
 def _item(
-    entry: Mapping[str, Any],
+    entry: dict[str, Any],
     *,
     feed_name: str,
     feed_title: str | None,
@@ -550,7 +558,11 @@ def _item(
     if not item_id:
         item_id = link or _fallback_id(title, summary)
 
-    published = _datetime(entry.get("published_parsed")) or _datetime(entry.get("updated_parsed"))
+    # dict.get, not entry.get: FeedParserDict maps a missing "updated_parsed" to
+    # "published_parsed" with a DeprecationWarning (feedparser issue 310).
+    published = _datetime(dict.get(entry, "published_parsed")) or _datetime(
+        dict.get(entry, "updated_parsed")
+    )
     lang = None
     detail = entry.get("title_detail")
     if isinstance(detail, Mapping) and isinstance(detail.get("language"), str):
@@ -600,6 +612,8 @@ def parse_feed(
     kind = _sniff(body)
     if kind == "json":
         return _parse_json_feed(body, feed_name=feed_name, url=url)
+    if kind == "junk":
+        raise ParseError("not a feed: neither XML nor JSON")
     try:
         parsed = _parse_xml_feed(body, feed_name=feed_name, url=url, content_type=content_type)
     except ParseError:
