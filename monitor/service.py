@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
 import os
 import random
 import signal
@@ -280,6 +282,21 @@ class Monitor:
             bound.info("feed_fetched", status="not_modified", url=state.url)
             return FeedOutcome(feed.name, "not_modified"), []
         assert isinstance(result, Fetched)
+        body_hash = hashlib.blake2b(result.body, digest_size=16).hexdigest()
+        if body_hash == state.body_hash and result.permanent_redirect is None:
+            # Same bytes as the last parse (a server without validators): nothing can be new,
+            # and parsing is the expensive part of a poll.
+            if not dry_run:
+                self.store.record_not_modified(
+                    feed.name,
+                    now,
+                    next_poll(feed, now, floor=result.min_interval),
+                    None,
+                    status=result.status,
+                    validators=(result.validators.etag, result.validators.last_modified),
+                )
+            bound.info("feed_fetched", status="unchanged", http_status=result.status)
+            return FeedOutcome(feed.name, "not_modified"), []
         try:
             parsed = await asyncio.to_thread(
                 parse_feed,
@@ -294,15 +311,7 @@ class Monitor:
                 return self._failed(feed, state, now, str(e), None, dry_run, bound), []
             result, parsed = found
             # Remember the discovered feed as the effective URL (as a permanent redirect is).
-            result = Fetched(
-                url=result.url,
-                body=result.body,
-                validators=result.validators,
-                status=result.status,
-                content_type=result.content_type,
-                permanent_redirect=result.url,
-                min_interval=result.min_interval,
-            )
+            result = dataclasses.replace(result, permanent_redirect=result.url)
         items = parsed.items
         keys = [k.key for k in key_items(list(items))]
         seen = self.store.seen_lookup(keys)
@@ -340,6 +349,7 @@ class Monitor:
                     seen_again=plan.seen_again,
                     hits=plan.hits,
                     alerts=plan.alerts,
+                    body_hash=body_hash,
                 )
             )
         for m in plan.messages:
@@ -584,8 +594,6 @@ def fetch_limits(config: Config, feed: Feed | None = None) -> FetchLimits:
 
 def rules_fingerprint(config: Config) -> str:
     """Changes whenever the enabled rules or aliases change, so validators can be dropped."""
-    import hashlib
-
     h = hashlib.blake2b(digest_size=16)
     for r in config.enabled_rules():
         h.update(f"{r.name}\x1f{r.query}\x1e".encode())

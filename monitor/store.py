@@ -55,7 +55,8 @@ _MIGRATIONS: tuple[str, ...] = (
         backoff_seconds REAL,
         last_new_item_at REAL,
         gone            INTEGER NOT NULL DEFAULT 0,
-        notice          TEXT
+        notice          TEXT,
+        body_hash       TEXT
     );
     CREATE TABLE seen (
         key           TEXT PRIMARY KEY,
@@ -128,6 +129,7 @@ class FeedState:
     last_new_item_at: datetime | None
     gone: bool
     notice: str | None  # the health problem an operator was last told about, if any
+    body_hash: str | None  # of the last body parsed: an identical body is not parsed again
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ class PollRecord:
     seen_again: Sequence[str]  # keys already known that are still in the feed
     hits: Sequence[tuple[str, str]]  # (key, rule)
     alerts: Sequence[NewAlert]
+    body_hash: str | None = None
 
 
 class StateLock:
@@ -303,8 +306,9 @@ class Store:
                 elif row[0] != url:
                     db.execute(
                         """UPDATE feeds SET config_url = ?, url = ?, etag = NULL,
-                           last_modified = NULL, gone = 0, failures = 0, backoff_seconds = NULL,
-                           not_before = NULL, next_poll_at = ? WHERE name = ?""",
+                           last_modified = NULL, body_hash = NULL, gone = 0, failures = 0,
+                           backoff_seconds = NULL, not_before = NULL, next_poll_at = ?
+                           WHERE name = ?""",
                         (url, url, _ts(now), name),
                     )
 
@@ -325,7 +329,7 @@ class Store:
                 (fingerprint,),
             )
             if row is not None:
-                db.execute("UPDATE feeds SET etag = NULL, last_modified = NULL")
+                db.execute("UPDATE feeds SET etag = NULL, last_modified = NULL, body_hash = NULL")
         return True
 
     def feed_state(self, name: str) -> FeedState | None:
@@ -360,8 +364,8 @@ class Store:
                    first_polled_at = COALESCE(first_polled_at, ?), next_poll_at = ?,
                    not_before = ?, last_attempt_at = ?, last_success_at = ?, last_status = ?,
                    last_error = NULL, failures = 0, backoff_seconds = NULL,
-                   last_new_item_at = CASE WHEN ? THEN ? ELSE last_new_item_at END
-                   WHERE name = ?""",
+                   last_new_item_at = CASE WHEN ? THEN ? ELSE last_new_item_at END,
+                   body_hash = ? WHERE name = ?""",
                 (
                     rec.etag,
                     rec.last_modified,
@@ -374,6 +378,7 @@ class Store:
                     rec.status,
                     bool(rec.seen),
                     at,
+                    rec.body_hash,
                     rec.feed,
                 ),
             )
@@ -412,15 +417,28 @@ class Store:
                 )
 
     def record_not_modified(
-        self, feed: str, at: datetime, next_poll_at: datetime, not_before: datetime | None
+        self,
+        feed: str,
+        at: datetime,
+        next_poll_at: datetime,
+        not_before: datetime | None,
+        *,
+        status: int = 304,
+        validators: tuple[str | None, str | None] | None = None,
     ) -> None:
+        """A poll that found nothing new: a 304, or a body identical to the last one parsed."""
         with self._tx() as db:
             db.execute(
                 """UPDATE feeds SET next_poll_at = ?, not_before = ?, last_attempt_at = ?,
-                   last_success_at = ?, last_status = 304, last_error = NULL, failures = 0,
+                   last_success_at = ?, last_status = ?, last_error = NULL, failures = 0,
                    backoff_seconds = NULL WHERE name = ?""",
-                (_ts(next_poll_at), _ts(not_before), _ts(at), _ts(at), feed),
+                (_ts(next_poll_at), _ts(not_before), _ts(at), _ts(at), status, feed),
             )
+            if validators is not None:
+                db.execute(
+                    "UPDATE feeds SET etag = ?, last_modified = ? WHERE name = ?",
+                    (*validators, feed),
+                )
 
     def record_failure(
         self,
@@ -569,7 +587,7 @@ class Store:
 _FEED_COLS = (
     "name, config_url, url, etag, last_modified, first_polled_at, next_poll_at, not_before, "
     "last_attempt_at, last_success_at, last_status, last_error, failures, backoff_seconds, "
-    "last_new_item_at, gone, notice"
+    "last_new_item_at, gone, notice, body_hash"
 )
 
 
@@ -592,6 +610,7 @@ def _feed_row(r: Sequence[Any]) -> FeedState:
         last_new_item_at=_dt(r[14]),
         gone=bool(r[15]),
         notice=r[16],
+        body_hash=r[17],
     )
 
 

@@ -388,3 +388,21 @@ def test_run_without_reachable_feeds_says_so_and_keeps_running(
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0
+
+
+def test_unchanged_body_is_not_parsed_again_until_the_rules_change(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feed_server.route("/news.xml", body=rss(entries()))  # no ETag, no Last-Modified
+    cfg = write_config(tmp_path, feed_server, {"chat": [json_sink.url()]})
+    assert main(["-c", str(cfg), "once"]) == 0
+    assert main(["-c", str(cfg), "once"]) == 0
+    events = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    statuses = [e["status"] for e in events if e["event"] == "feed_fetched"]
+    assert statuses == ["ok", "unchanged"]
+    assert len(json_sink.messages) == 1
+    # A new rule must see the recent items again: the body is parsed, the old alert not repeated.
+    wl = tmp_path / "watchlists" / "w.yaml"
+    wl.write_text(wl.read_text() + "  - {name: bali, query: Bali, notify: [chat]}\n")
+    assert main(["-c", str(cfg), "once"]) == 0
+    assert [m.title.split("]")[0] for m in json_sink.messages] == ["[kim-putin", "[bali"]
