@@ -694,14 +694,20 @@ class Daemon:
         log.info("daemon_stopped", pending_alerts=self.monitor.store.pending_count())
 
     async def _drain(self, delivery: asyncio.Task[Any]) -> None:
-        """Let in-flight polls and the current delivery finish within a deadline, then cancel."""
-        tasks = [*self._in_flight.values(), delivery]
+        """Stop polls at once, let the delivery in progress finish within a deadline.
+
+        A cancelled poll has recorded nothing, so it loses nothing: the feed is polled again on
+        the next start. A delivery cut off by the deadline leaves its alert queued.
+        """
+        polls = list(self._in_flight.values())
+        for task in polls:
+            task.cancel()
         self._wake_delivery.set()
-        _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE.total_seconds())
-        for t in pending:
-            t.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=2)
+        _, pending = await asyncio.wait([delivery], timeout=SHUTDOWN_GRACE.total_seconds())
+        for task in pending:
+            task.cancel()
+        if polls or pending:
+            await asyncio.wait([*polls, *pending], timeout=2)
 
     def _request_reload(self) -> None:
         self._reload_requested = True

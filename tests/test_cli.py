@@ -319,7 +319,12 @@ def test_grep_local_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 def test_run_delivers_then_stops_cleanly_on_sigterm(
     tmp_path: Path, served: FeedServer, json_sink: JsonSink
 ) -> None:
-    cfg = write_config(tmp_path, served, {"chat": [json_sink.url()]})
+    # A silent server hangs its own feed's poll for up to a minute; the other feed still alerts
+    # at once, and shutdown does not wait for the hung poll.
+    served.route("/silent.xml", silent=True)
+    extra = f'  - {{name: silent, url: "{served.url("/silent.xml")}"}}\n'
+    cfg = write_config(tmp_path, served, {"chat": [json_sink.url()]}, extra_feeds=extra)
+    cfg.write_text(cfg.read_text().replace("timeout: 10s", "timeout: 60s"))
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify_path = str(tmp_path / "notify.sock")
     notify.bind(notify_path)
@@ -334,7 +339,7 @@ def test_run_delivers_then_stops_cleanly_on_sigterm(
     )
     try:
         assert notify.recv(4096).decode().startswith("READY=1")
-        json_sink.wait_for(1, timeout=30)
+        json_sink.wait_for(1, timeout=20)  # well before the silent feed's 60 s deadline
         # A second daemon on the same state refuses to start.
         second = subprocess.run(
             [sys.executable, "-m", "monitor", "-c", str(cfg), "once"],
@@ -352,7 +357,9 @@ def test_run_delivers_then_stops_cleanly_on_sigterm(
             proc.kill()
         notify.close()
     assert proc.returncode == 0, err
-    assert '"event": "daemon_stopped"' in err
+    events = {e["event"]: e for e in map(json.loads, err.splitlines())}
+    assert events["daemon_stopping"]["in_flight"] == 1  # the silent feed's poll, cut short
+    assert "daemon_stopped" in events
     assert len(json_sink.messages) == 1
 
 

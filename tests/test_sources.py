@@ -210,3 +210,41 @@ def test_hostile_servers_never_stop_the_good_feed(
             assert "internal error" not in str(h["last_error"]), (name, h)
     assert health["e503"]["not_before"] is not None
     assert health["e410"]["status"] == "gone"
+
+
+def test_silent_feed_goes_stale_then_recovers(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
+) -> None:
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from monitor.config import load_config
+    from monitor.service import Monitor
+    from monitor.store import Store
+
+    feed_server.route("/f.xml", body=GOOD, etag='"1"')
+    cfg = load_config(config(tmp_path, feed_server, {"quiet": "/f.xml"}, json_sink))
+    now = [datetime.now(UTC)]
+    store = Store(cfg.state_path)
+    monitor = Monitor(cfg, store, clock=lambda: now[0])
+
+    def ops() -> list[str]:
+        return [m.title for m in json_sink.messages if m.path == "/ops"]
+
+    asyncio.run(monitor.run_once())
+    now[0] += timedelta(days=1)
+    asyncio.run(monitor.run_once(force=True))  # 304, but within stale_after (2d)
+    assert ops() == []
+    now[0] += timedelta(days=2)
+    asyncio.run(monitor.run_once(force=True))
+    assert len(ops()) == 1 and "feed 'quiet' is stale: no new item since" in ops()[0]
+    now[0] += timedelta(hours=1)
+    asyncio.run(monitor.run_once(force=True))
+    assert len(ops()) == 1  # still stale: told once
+    feed_server.route(
+        "/f.xml", body=rss([Entry("Berita baru", "https://news.example/n")], now=now[0]), etag='"2"'
+    )
+    now[0] += timedelta(hours=1)
+    asyncio.run(monitor.run_once(force=True))
+    assert len(ops()) == 2 and "feed 'quiet' has recovered" in ops()[1]
+    store.close()
