@@ -248,7 +248,7 @@ class Monitor:
 
     def _sync_store(self) -> None:
         self.store.sync_feeds(((f.name, f.url) for f in self.config.feeds), self.clock())
-        self.store.sync_rules(rules_fingerprint(self.config))
+        self.store.sync_rules(rules_fingerprint(self.config), self.clock())
 
     def limits(self, feed: Feed | None = None) -> FetchLimits:
         return fetch_limits(self.config, feed)
@@ -639,7 +639,7 @@ class Daemon:
         self.tick = tick
         self.stop = asyncio.Event()
         self._wake_delivery = asyncio.Event()
-        self._reload_requested = False
+        self._reloading: asyncio.Task[None] | None = None
         self._in_flight: dict[str, asyncio.Task[Any]] = {}
         self._fetcher: Fetcher | None = None
         # Outcomes of the first poll of each feed since start, to say plainly when nothing at all
@@ -710,14 +710,13 @@ class Daemon:
             await asyncio.wait([*polls, *pending], timeout=2)
 
     def _request_reload(self) -> None:
-        self._reload_requested = True
+        """SIGHUP: reload now (on the loop, not in the handler); one reload at a time."""
+        if self._reloading is None or self._reloading.done():
+            self._reloading = asyncio.get_running_loop().create_task(self._reload())
 
     async def _tick(self) -> None:
         if self.stop.is_set():
             return
-        if self._reload_requested:
-            self._reload_requested = False
-            await self._reload()
         monitor = self.monitor
         now = monitor.clock()
         feeds = {f.name: f for f in monitor.config.enabled_feeds()}
@@ -799,6 +798,7 @@ class Daemon:
             feeds=len(config.enabled_feeds()),
             rules=len(config.enabled_rules()),
         )
+        await self._tick()  # new feeds, and feeds that new rules must see again, are due now
 
 
 def load_for_reload(path: str) -> Callable[[], Config]:

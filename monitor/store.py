@@ -312,12 +312,13 @@ class Store:
                         (url, url, _ts(now), name),
                     )
 
-    def sync_rules(self, fingerprint: str) -> bool:
+    def sync_rules(self, fingerprint: str, now: datetime | None = None) -> bool:
         """Record the rules' fingerprint; when it changed, forget every feed's validators.
 
         A new or edited rule must see the recent items again, but a conditional GET would answer
         304 until the feed changes. Dropping ETag/Last-Modified makes the next poll fetch whole
-        bodies; seen-state and hits keep old alerts from repeating. Returns True if it changed.
+        bodies, and with ``now`` that poll is due at once; seen-state and hits keep old alerts
+        from repeating. Returns True if it changed.
         """
         with self._tx() as db:
             row = db.execute("SELECT value FROM meta WHERE key = 'rules'").fetchone()
@@ -330,6 +331,12 @@ class Store:
             )
             if row is not None:
                 db.execute("UPDATE feeds SET etag = NULL, last_modified = NULL, body_hash = NULL")
+                if now is not None:  # poll now, except feeds asked to wait
+                    db.execute(
+                        """UPDATE feeds SET next_poll_at = ? WHERE next_poll_at > ?
+                           AND (not_before IS NULL OR not_before <= ?)""",
+                        (_ts(now), _ts(now), _ts(now)),
+                    )
         return True
 
     def feed_state(self, name: str) -> FeedState | None:

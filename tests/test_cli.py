@@ -413,3 +413,67 @@ def test_unchanged_body_is_not_parsed_again_until_the_rules_change(
     wl.write_text(wl.read_text() + "  - {name: bali, query: Bali, notify: [chat]}\n")
     assert main(["-c", str(cfg), "once"]) == 0
     assert [m.title.split("]")[0] for m in json_sink.messages] == ["[kim-putin", "[bali"]
+
+
+class EventReader:
+    """Collects a daemon's JSON log lines in a thread; tests wait for an event by name."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        import threading
+
+        self.events: list[dict[str, object]] = []
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self._thread.start()
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            with self._cond:
+                self.events.append(json.loads(line))
+                self._cond.notify_all()
+
+    def wait_for(self, event: str, count: int = 1, timeout: float = 30) -> dict[str, object]:
+        with self._cond:
+            ok = self._cond.wait_for(
+                lambda: len([e for e in self.events if e["event"] == event]) >= count, timeout
+            )
+            assert ok, f"no {event!r} in {[e['event'] for e in self.events]}"
+            return [e for e in self.events if e["event"] == event][count - 1]
+
+
+def test_sighup_reloads_valid_config_and_keeps_the_old_one_on_error(
+    tmp_path: Path, served: FeedServer, json_sink: JsonSink
+) -> None:
+    cfg = write_config(tmp_path, served, {"chat": [json_sink.url()]})
+    wl = tmp_path / "watchlists" / "w.yaml"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "-c", str(cfg), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        reader = EventReader(proc)
+        reader.wait_for("daemon_started")
+        json_sink.wait_for(1)
+        # A new rule: reloaded, and it alerts the recent item it matches without waiting for
+        # the feed's next interval.
+        wl.write_text(wl.read_text() + "  - {name: bali, query: Bali, notify: [chat]}\n")
+        proc.send_signal(signal.SIGHUP)
+        assert reader.wait_for("config_reloaded")["rules"] == 2
+        messages = json_sink.wait_for(2)
+        assert messages[1].title.startswith("[bali] Cuaca Bali")
+        # A broken edit: refused, the running config stays.
+        wl.write_text("rules:\n  - {name: x, query: 'Bali AND', notify: [chat]}\n")
+        proc.send_signal(signal.SIGHUP)
+        failed = reader.wait_for("config_reload_failed")
+        assert f"{wl}:2:" in str(failed["error"]) and "query:1:" in str(failed["error"])
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert len(json_sink.messages) == 2

@@ -199,10 +199,18 @@ def test_many_rules_share_terms() -> None:
     assert rs.candidates({"title": "Putin says word7"}) <= 2
 
 
-def test_fuzzy_and_negative_rules_are_always_evaluated() -> None:
-    rs = RuleSet([("f", parse_query("Shoigu~")), ("k", parse_query("Kim -Putin"))])
-    assert rs.always_evaluated == 1
-    assert [m.rule for m in rs.match({"title": "Shoygu and Kim"})] == ["f", "k"]
+def test_fuzzy_rules_are_indexed_too() -> None:
+    rs = RuleSet(
+        [
+            ("f", parse_query("Shoigu~")),
+            ("z", parse_query("Zelenskyy~2")),
+            ("k", parse_query("Kim -Putin")),
+        ]
+    )
+    assert rs.always_evaluated == 0
+    assert rs.candidates({"title": "Sergei says"}) == 0
+    assert rs.candidates({"title": "Syoigu says"}) == 1
+    assert [m.rule for m in rs.match({"title": "Shoygu and Kim, Zelenski"})] == ["f", "z", "k"]
 
 
 # --- parsing, printing, warnings ---------------------------------------------------------------
@@ -341,6 +349,7 @@ def test_pathological_queries_and_texts_complete() -> None:
         ("wild", parse_query(" OR ".join(["aaa*"] * 200))),
         ("phrase", parse_query('"' + " ".join(["a"] * 300) + '" b')),
         ("fuzzy", parse_query("aaaaaaaa~2 OR aaa~")),
+        ("longfuzzy", parse_query("a" * 200 + "~2")),
         ("near", parse_query("(a OR aa OR aaa) NEAR/1000 (aaaa OR a)")),
         ("deep", parse_query("(" * 40 + "a" + ")" * 40)),
     ]
@@ -351,6 +360,7 @@ def test_pathological_queries_and_texts_complete() -> None:
         "a-" * 10_000,
         "普" * 20_000,
         ("a" * 50 + " ") * 400,
+        "".join(chr(0x61 + (i * 7919) % 26) for i in range(20_000)),  # one long, varied word
     ]
     for text in texts:
         rs.match({"title": text, "summary": text})

@@ -21,6 +21,10 @@ from monitor.rules.syntax import FIELDS, TEXT_FIELDS, And, Near, Node, Not, Quer
 
 __all__ = ["Hit", "RuleMatch", "RuleSet"]
 
+_WORD_CACHE_LIMIT = 200_000
+# Fuzzy terms up to this length are indexed by their deletion variants (at most ~300 for 24
+# letters and 2 edits); an item word longer than this plus 2 cannot be within 2 edits of one.
+_MAX_INDEXED_FUZZY = 24
 _FIELD_ORDER = {name: i for i, name in enumerate(FIELDS)}
 
 
@@ -318,7 +322,8 @@ def _cost(m: _Matcher) -> int:
 
 
 # Index keys: ("w", word) means the item must contain that word; ("p", prefix) a word starting
-# with it. None means "no key guarantees a match" (NOT, fuzzy), i.e. always evaluate.
+# with it; ("d", variant) a word that becomes ``variant`` after deleting up to ``max_deletes``
+# letters (fuzzy terms, below). None means no key guarantees a match (a NOT): always evaluate.
 _Key: TypeAlias = tuple[str, str]
 _Keys: TypeAlias = frozenset[_Key] | None
 
@@ -348,13 +353,18 @@ class _KeyChooser:
 
     def cost(self, keys: frozenset[_Key]) -> tuple[int, int]:
         return (
-            sum(self.rules_per_word.get(w, 0) for _, w in keys),
+            sum(1 + self.rules_per_word.get(w, 0) for _, w in keys),
             -min(len(w) for _, w in keys),
         )
 
     def term(self, t: Term) -> _Keys:
-        if t.fuzzy is not None:
-            return None
+        if t.fuzzy and len(t.words[0]) > _MAX_INDEXED_FUZZY:
+            return None  # its variants would flood the index; such a term is evaluated directly
+        if t.fuzzy:
+            # Deletion neighbourhood (as in SymSpell): if two words are within k edits, deleting
+            # at most k letters from each gives a common string. So a fuzzy term is indexed by
+            # its own <=k-deletion variants and an item word looks up its variants.
+            return frozenset(("d", v) for v in deletions(t.words[0], t.fuzzy))
         exact = t.words[:-1] if t.prefix else t.words
         if exact:
             return min((frozenset({("w", w)}) for w in exact), key=self.cost)
@@ -381,6 +391,16 @@ class _KeyChooser:
         return _union([self.keys(c) for c in node.children])
 
 
+def deletions(word: str, k: int) -> set[str]:
+    """``word`` and every string obtained from it by deleting up to ``k`` characters."""
+    out = {word}
+    level = {word}
+    for _ in range(k):
+        level = {w[:i] + w[i + 1 :] for w in level for i in range(len(w))}
+        out |= level
+    return out
+
+
 def _union(keys: list[_Keys]) -> _Keys:
     out: set[_Key] = set()
     for k in keys:
@@ -399,6 +419,8 @@ class RuleSet:
         self._terms: dict[tuple[object, ...], _TermM] = {}
         words: dict[str, list[int]] = {}
         prefixes: dict[str, list[int]] = {}
+        variants: dict[str, list[int]] = {}
+        self._max_deletes = 0
         always: list[int] = []
         chooser = _KeyChooser([q for _, q in rules])
         for rid, (name, query) in enumerate(rules):
@@ -409,11 +431,17 @@ class RuleSet:
                 always.append(rid)
                 continue
             for kind, key in keys:
-                (words if kind == "w" else prefixes).setdefault(key, []).append(rid)
+                index = words if kind == "w" else prefixes if kind == "p" else variants
+                index.setdefault(key, []).append(rid)
+            self._max_deletes = max(
+                [self._max_deletes] + [t.fuzzy or 0 for t in _terms_of(query.root)]
+            )
         self._words = {k: tuple(v) for k, v in words.items()}
         self._prefixes = {k: tuple(v) for k, v in prefixes.items()}
+        self._variants = {k: tuple(v) for k, v in variants.items()}
         self._prefix_lengths = sorted({len(k) for k in prefixes})
         self._always = tuple(always)
+        self._word_cache: dict[str, tuple[int, ...]] = {}
         self._terms.clear()  # only needed while compiling
 
     def __len__(self) -> int:
@@ -450,26 +478,42 @@ class RuleSet:
         """How many rules :meth:`match` would evaluate for this item (for benchmarks)."""
         return len(self._candidates(_Doc(fields)))
 
+    def _word_rules(self, w: str) -> tuple[int, ...]:
+        """Rules one of whose index keys this item word satisfies (exact, prefix or fuzzy)."""
+        found: set[int] = set(self._words.get(w, ()))
+        for n in self._prefix_lengths:
+            if n > len(w):
+                break
+            found.update(self._prefixes.get(w[:n], ()))
+        if self._variants and len(w) <= _MAX_INDEXED_FUZZY + self._max_deletes:
+            vindex = self._variants
+            for v in deletions(w, self._max_deletes):
+                found.update(vindex.get(v, ()))
+        return tuple(found)
+
     def _candidates(self, doc: _Doc) -> set[int]:
         cands: set[int] = set(self._always)
-        index = self._words
         seen: set[str] = set()
         for f in doc.fields.values():
             seen.update(f.words)
-        for w in seen:
-            r = index.get(w)
-            if r is not None:
-                cands.update(r)
-        if self._prefix_lengths:
-            pindex = self._prefixes
+        if not self._prefix_lengths and not self._variants:
+            index = self._words
             for w in seen:
-                lw = len(w)
-                for n in self._prefix_lengths:
-                    if n > lw:
-                        break
-                    r = pindex.get(w[:n])
-                    if r is not None:
-                        cands.update(r)
+                r = index.get(w)
+                if r is not None:
+                    cands.update(r)
+            return cands
+        # Prefix and fuzzy keys cost several lookups per word; news vocabulary repeats, so the
+        # answer per word is cached (bounded; a lost entry is only recomputed).
+        cache = self._word_cache
+        for w in seen:
+            r = cache.get(w)
+            if r is None:
+                r = self._word_rules(w)
+                if len(cache) >= _WORD_CACHE_LIMIT:
+                    cache.clear()
+                cache[w] = r
+            cands.update(r)
         return cands
 
     def match(self, fields: Mapping[str, str]) -> list[RuleMatch]:
