@@ -159,11 +159,10 @@ def cmd_check(config: Config) -> int:
 
     for rule in config.rules:
         query = parse_query(rule.query, config.aliases)
-        if getattr(query, "mixes_and_or_without_parens", False):
-            pos = rule.position
+        pos = rule.position
+        for warning in query.warnings():
             print(
-                f"{pos.file}:{pos.line}:{pos.col}: warning: rule {rule.name!r} mixes AND and OR "
-                "without parentheses (AND binds tighter: a OR b AND c means a OR (b AND c))",
+                f"{pos.file}:{pos.line}:{pos.col}: warning: rule {rule.name!r}: {warning}",
                 file=sys.stderr,
             )
     feeds = config.enabled_feeds()
@@ -371,7 +370,8 @@ def cmd_grep(args: argparse.Namespace, json_logs: bool | None) -> int:
             matched += 1
             spans = [
                 {
-                    "term": fields[h.field][h.start : h.end],
+                    "term": h.term,
+                    "text": fields[h.field][h.start : h.end],
                     "field": h.field,
                     "start": h.start,
                     "end": h.end,

@@ -279,10 +279,11 @@ def test_grep_prints_matches_as_json(
     assert [r["link"] for r in lines] == [KP, "https://news.example/old"]
     first = lines[0]
     assert first["published"] is not None
-    terms = {(m["term"], m["field"]) for m in first["matched"]}
-    assert ("Kim Jong Un", "title") in terms and ("Putin", "title") in terms
+    terms = {(m["term"], m["text"], m["field"]) for m in first["matched"]}
+    assert ('"Kim Jong Un"', "Kim Jong Un", "title") in terms
+    assert ("Putin", "Putin", "title") in terms
     for m in first["matched"]:
-        assert first["title"][m["start"] : m["end"]] == m["term"]
+        assert first["title"][m["start"] : m["end"]] == m["text"]
 
 
 def test_grep_exit_codes(

@@ -1,10 +1,11 @@
 """Compiled rule sets: an index over the rules' required words, then exact evaluation.
 
 Matching an item costs one tokenization of its fields plus the evaluation of *candidate* rules
-only: at compile time every rule gets a set of index keys (words, or prefixes for ``Rusia*``) such
-that the rule cannot match unless the item contains one of them. An item's words are looked up in
-that index, so the cost grows with the number of rules that could match, not with the number of
-rules. Rules with no such key (a fuzzy term alone) are evaluated for every item.
+only: at compile time every rule gets a set of index keys (words, prefixes for ``Rusia*``,
+deletion variants for ``Shoigu~``) such that the rule cannot match unless the item contains one of
+them. An item's words are looked up in that index, so the cost grows with the number of rules that
+could match, not with the number of rules. A rule without such a key (its only required term a
+fuzzy word over 24 letters) is evaluated for every item.
 """
 
 from __future__ import annotations
