@@ -13,13 +13,14 @@ logs request URLs that embed tokens (``https://api.telegram.org/bot<token>/sendM
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import sys
 import threading
 import unicodedata
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -221,6 +222,11 @@ def validate_url(url: str) -> str | None:
     return None
 
 
+def url_key(url: str) -> str:
+    """A short fingerprint of a URL that reveals nothing of it (for the outbox's records)."""
+    return hashlib.blake2b(url.strip().encode(), digest_size=8).hexdigest()
+
+
 def redact(url: str) -> str:
     """apprise's privacy rendering of ``url`` (tokens shortened, passwords as ****); for a URL
     apprise cannot parse, just ``scheme://***`` since we cannot tell the secret parts apart."""
@@ -261,6 +267,7 @@ class TargetOutcome:
     url: str  # redacted
     ok: bool
     detail: str  # "sent", or why not (apprise's warnings, scrubbed of the URL's secrets)
+    key: str = ""  # a fingerprint of the URL, so a retry can skip the URLs that already took it
 
 
 @dataclass(frozen=True)
@@ -282,6 +289,7 @@ class _Target:
     """
 
     def __init__(self, url: str) -> None:
+        self.key = url_key(url)
         self.redacted = redact(url)
         self.secrets = _secrets_of(url, self.redacted)
         self.apprise = apprise.Apprise()
@@ -301,19 +309,20 @@ class _Target:
             except Exception as e:  # apprise reports failures as values; a plugin bug still
                 # must not stop the channel's other targets
                 detail = _scrub(f"error: {type(e).__name__}: {e}", self.secrets)
-                return TargetOutcome(self.redacted, False, _clip(detail, _DETAIL_MAX)), False
+                outcome = TargetOutcome(self.redacted, False, _clip(detail, _DETAIL_MAX), self.key)
+                return outcome, False
         with result:
             status = result.status
             ok = bool(result)  # truthy only for SUCCESS; PARTIAL and TIMEOUT are failures
             if ok:
-                return TargetOutcome(self.redacted, True, "sent"), False
+                return TargetOutcome(self.redacted, True, "sent", self.key), False
             messages = [e.message for e in result.logs() if e.level in ("WARNING", "ERROR")]
             detail = status.name.lower()
             if messages:
                 detail += ": " + "; ".join(dict.fromkeys(messages))
             detail = _clip(clean_text(_scrub(detail, self.secrets), _DETAIL_MAX * 2), _DETAIL_MAX)
             nomatch = status == apprise.AppriseResultStatus.NOMATCH
-            return TargetOutcome(self.redacted, False, detail), nomatch
+            return TargetOutcome(self.redacted, False, detail, self.key), nomatch
 
 
 class Channel:
@@ -341,19 +350,31 @@ class Channel:
     def redacted_urls(self) -> list[str]:
         return [t.redacted for t in self._targets]
 
-    def deliver(self, title: str, body: str) -> DeliveryResult:
+    def deliver(
+        self, title: str, body: str, *, skip: Collection[str] = frozenset()
+    ) -> DeliveryResult:
         """Send to every URL of the channel; never raises for a delivery failure.
 
+        ``skip`` holds the keys (``TargetOutcome.key``) of URLs that already accepted this
+        message on an earlier try: a retry after one URL failed must not repeat it to the others.
         Blocking (apprise is synchronous; the caller runs this in a thread). Targets are sent
         concurrently so a slow or throttled one does not hold up the others; each call is
         bounded by ``timeout``.
         """
         seconds = self.timeout.total_seconds()
-        if len(self._targets) == 1:
-            sent = [self._targets[0].send(title, body, seconds)]
+        todo = [t for t in self._targets if t.key not in skip]
+        if len(todo) == 1:
+            sent = [todo[0].send(title, body, seconds)]
+        elif todo:
+            with ThreadPoolExecutor(len(todo), thread_name_prefix="notify") as pool:
+                sent = list(pool.map(lambda t: t.send(title, body, seconds), todo))
         else:
-            with ThreadPoolExecutor(len(self._targets), thread_name_prefix="notify") as pool:
-                sent = list(pool.map(lambda t: t.send(title, body, seconds), self._targets))
+            sent = []
+        done = {outcome.key: (outcome, nomatch) for outcome, nomatch in sent}
+        sent = [
+            done.get(t.key, (TargetOutcome(t.redacted, True, "already sent", t.key), False))
+            for t in self._targets
+        ]
         outcomes = tuple(outcome for outcome, _ in sent)
         for outcome in outcomes:
             if not outcome.ok:

@@ -45,7 +45,9 @@ MAX_BACKOFF = timedelta(hours=6)
 MAX_RETRY_AFTER = timedelta(hours=24)
 MAX_SERVER_INTERVAL = timedelta(hours=6)  # cap on Cache-Control max-age / <ttl> lower bounds
 TICK = timedelta(seconds=15)
-DELIVERY_RETRY = timedelta(minutes=1)
+DELIVERY_RETRY = timedelta(minutes=1)  # first retry of a failed alert; doubles each time
+DELIVERY_RETRY_MAX = timedelta(hours=1)
+DELIVERY_LIFETIME = timedelta(days=3)  # then a failing alert is given up (a dead letter)
 SHUTDOWN_GRACE = timedelta(seconds=10)
 
 
@@ -474,10 +476,10 @@ class Monitor:
             self.store.prune(self.clock(), self.config.defaults.retention)
         if dry_run:
             report.dry_run_messages[:0] = [
-                payload_to_message(p.payload) for p in self.store.pending_alerts()
+                payload_to_message(p.payload) for p in self.store.pending_alerts(None)
             ]
         else:
-            sent, failed = await self.deliver_pending()
+            sent, failed = await self.deliver_pending(honour_backoff=False)
             report.delivered, report.delivery_failed = sent, failed
         return report
 
@@ -526,48 +528,56 @@ class Monitor:
 
     # -- delivery ---------------------------------------------------------------------------
 
-    async def deliver_pending(self) -> tuple[int, int]:
-        """Send every alert waiting in the outbox; each is marked sent only once accepted."""
+    async def deliver_pending(self, *, honour_backoff: bool = True) -> tuple[int, int]:
+        """Send the alerts waiting in the outbox; each is marked sent only once accepted.
+
+        A failed alert is retried with backoff (1 minute doubling to an hour) and only to the
+        URLs that have not taken it yet; after ``DELIVERY_LIFETIME`` it is given up with its
+        reason (a dead letter, kept in the state and logged as an error). ``once`` retries
+        everything still pending whatever the backoff, since cron already spaces its runs.
+        """
         sent = failed = 0
-        for alert in self.store.pending_alerts():
+        now = self.clock()
+        for alert in self.store.pending_alerts(now if honour_backoff else None):
+            bound = log.bind(rule=alert.rule, channel=alert.channel)
             channel = self.channels.get(alert.channel)
             if channel is None:
-                log.error(
-                    "alert_undeliverable",
-                    rule=alert.rule,
-                    channel=alert.channel,
-                    reason="channel no longer in the config; the alert stays queued",
-                )
+                reason = f"channel {alert.channel!r} is no longer in the config"
+                self.store.mark_failed(alert.id, now, reason, done=alert.done, dead=True)
+                bound.error("alert_expired", reason=reason)
                 failed += 1
                 continue
             message = payload_to_message(alert.payload)
             title, body = render(message, self.config.timezone)
-            result: DeliveryResult = await asyncio.to_thread(channel.deliver, title, body)
+            result: DeliveryResult = await asyncio.to_thread(
+                channel.deliver, title, body, skip=alert.done
+            )
             now = self.clock()
             if result.ok:
                 self.store.mark_sent(alert.id, now)
                 sent += 1
-                log.info("alert_sent", rule=alert.rule, channel=alert.channel, title=message.title)
+                bound.info("alert_sent", title=message.title, attempts=alert.attempts + 1)
                 continue
             failed += 1
             detail = "; ".join(f"{t.url}: {t.detail}" for t in result.targets if not t.ok)
-            self.store.mark_failed(alert.id, now, detail or "delivery failed")
-            if result.nomatch:
-                log.critical(
+            done = alert.done | {t.key for t in result.targets if t.ok}
+            attempts = alert.attempts + 1
+            dead = now - alert.created_at >= DELIVERY_LIFETIME
+            retry_at = now + min(DELIVERY_RETRY * 2 ** min(attempts - 1, 10), DELIVERY_RETRY_MAX)
+            self.store.mark_failed(
+                alert.id, now, detail or "delivery failed", done=done, retry_at=retry_at, dead=dead
+            )
+            if dead:
+                bound.error("alert_expired", attempts=attempts, reason=detail)
+            elif result.nomatch:
+                bound.critical(
                     "alert_failed",
-                    rule=alert.rule,
-                    channel=alert.channel,
                     reason="apprise matched no service: a config error",
                     detail=detail,
                 )
             else:
-                log.warning(
-                    "alert_failed",
-                    rule=alert.rule,
-                    channel=alert.channel,
-                    attempts=alert.attempts + 1,
-                    detail=detail,
-                    retry="next cycle",
+                bound.warning(
+                    "alert_failed", attempts=attempts, detail=detail, retry_at=retry_at.isoformat()
                 )
         return sent, failed
 

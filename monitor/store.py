@@ -85,9 +85,12 @@ _MIGRATIONS: tuple[str, ...] = (
         last_attempt_at REAL,
         last_error      TEXT,
         sent_at         REAL,
+        next_attempt_at REAL,
+        done            TEXT NOT NULL DEFAULT '[]',
+        dead_at         REAL,
         UNIQUE (key, rule, channel)
     );
-    CREATE INDEX outbox_pending ON outbox(sent_at, id);
+    CREATE INDEX outbox_pending ON outbox(sent_at, dead_at, next_attempt_at, id);
     CREATE TABLE meta (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
@@ -166,6 +169,7 @@ class PendingAlert:
     payload: Mapping[str, Any]
     attempts: int
     created_at: datetime
+    done: frozenset[str]  # keys of the channel's URLs that already accepted it
 
 
 @dataclass(frozen=True)
@@ -542,7 +546,7 @@ class Store:
         with self._tx() as db:
             n = db.execute("DELETE FROM seen WHERE last_seen_at < ?", (cutoff,)).rowcount
             db.execute("DELETE FROM hits WHERE matched_at < ?", (cutoff,))
-            db.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?", (cutoff,))
+            db.execute("DELETE FROM outbox WHERE COALESCE(sent_at, dead_at) < ?", (cutoff,))
             db.execute(
                 "DELETE FROM feed_days WHERE day < ?",
                 ((now - retention).date().isoformat(),),
@@ -551,20 +555,31 @@ class Store:
 
     # -- outbox -------------------------------------------------------------------------------
 
-    def pending_alerts(self, limit: int = 1000) -> list[PendingAlert]:
+    def pending_alerts(self, now: datetime | None = None, limit: int = 1000) -> list[PendingAlert]:
+        """Alerts to deliver now (all undelivered ones without ``now``), oldest first.
+
+        Alerts waiting out a retry backoff are left out, so a channel that keeps failing never
+        holds up the alerts of the others.
+        """
         rows = self._db.execute(
-            """SELECT id, key, rule, channel, payload, attempts, created_at FROM outbox
-               WHERE sent_at IS NULL ORDER BY id LIMIT ?""",
-            (limit,),
+            """SELECT id, key, rule, channel, payload, attempts, created_at, done FROM outbox
+               WHERE sent_at IS NULL AND dead_at IS NULL
+               AND (? IS NULL OR next_attempt_at IS NULL OR next_attempt_at <= ?)
+               ORDER BY id LIMIT ?""",
+            (_ts(now), _ts(now), limit),
         ).fetchall()
         return [
-            PendingAlert(i, k, r, c, json.loads(p), a, _dt(t) or datetime.now(UTC))
-            for i, k, r, c, p, a, t in rows
+            PendingAlert(
+                i, k, r, c, json.loads(p), a, _dt(t) or datetime.now(UTC), frozenset(json.loads(d))
+            )
+            for i, k, r, c, p, a, t, d in rows
         ]
 
     def pending_count(self) -> int:
         return int(
-            self._db.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+            self._db.execute(
+                "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL"
+            ).fetchone()[0]
         )
 
     def mark_sent(self, alert_id: int, at: datetime) -> None:
@@ -575,13 +590,37 @@ class Store:
                 (_ts(at), _ts(at), alert_id),
             )
 
-    def mark_failed(self, alert_id: int, at: datetime, error: str) -> None:
+    def mark_failed(
+        self,
+        alert_id: int,
+        at: datetime,
+        error: str,
+        *,
+        done: Iterable[str] = (),
+        retry_at: datetime | None = None,
+        dead: bool = False,
+    ) -> None:
+        """A failed try: remember which URLs took it, when to retry, or that it is given up."""
         with self._tx() as db:
             db.execute(
-                """UPDATE outbox SET attempts = attempts + 1, last_attempt_at = ?, last_error = ?
-                   WHERE id = ?""",
-                (_ts(at), error[:1000], alert_id),
+                """UPDATE outbox SET attempts = attempts + 1, last_attempt_at = ?, last_error = ?,
+                   done = ?, next_attempt_at = ?, dead_at = ? WHERE id = ?""",
+                (
+                    _ts(at),
+                    error[:1000],
+                    json.dumps(sorted(set(done))),
+                    _ts(retry_at),
+                    _ts(at) if dead else None,
+                    alert_id,
+                ),
             )
+
+    def dead_alerts(self) -> list[tuple[str, str, str]]:
+        """(rule, channel, last error) of alerts given up on, oldest first."""
+        rows = self._db.execute(
+            "SELECT rule, channel, last_error FROM outbox WHERE dead_at IS NOT NULL ORDER BY id"
+        ).fetchall()
+        return [(str(r), str(c), str(e)) for r, c, e in rows]
 
     def sent_alerts(self) -> list[tuple[str, str, str]]:
         """(key, rule, channel) of every delivered alert still on record, oldest first."""
