@@ -12,10 +12,12 @@ is an error, never an empty string.
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +30,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     field_validator,
     model_validator,
@@ -126,6 +129,8 @@ class Defaults(_Model):
 
     @model_validator(mode="after")
     def _retention_outlives_max_age(self) -> Defaults:
+        if self.max_age < timedelta(minutes=1):
+            raise ValueError("max_age must be at least 1m, or nothing could ever alert")
         if self.retention <= self.max_age:
             raise ValueError(
                 "retention must be longer than max_age, or old items would alert again"
@@ -138,10 +143,10 @@ class Defaults(_Model):
 class FetchSettings(_Model):
     timeout: Duration = timedelta(seconds=30)
     max_bytes: Size = 10 * 1024 * 1024
-    max_redirects: int = Field(default=5, ge=0, le=20)
+    max_redirects: int = Field(default=5, ge=0, le=20, strict=True)
     concurrency: int = Field(default=20, ge=1, le=1000)
     per_host: int = Field(default=4, ge=1, le=100)
-    allow_private: bool | tuple[str, ...] = False
+    allow_private: StrictBool | tuple[str, ...] = False
     user_agent: str | None = None
 
 
@@ -155,8 +160,8 @@ class FeedConfig(_Model):
     interval: Duration | None = None
     max_age: Duration | None = None
     stale_after: Duration | None = None
-    enabled: bool = True
-    allow_private: bool | tuple[str, ...] | None = None
+    enabled: StrictBool = True
+    allow_private: StrictBool | tuple[str, ...] | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> FeedConfig:
@@ -164,6 +169,10 @@ class FeedConfig(_Model):
             raise ValueError("a feed needs exactly one of 'url' or 'google_news'")
         if self.google_news is not None and not self.google_news.strip():
             raise ValueError("google_news needs a search query")
+        if self.url is not None and not self.url.strip():
+            raise ValueError("url is empty")
+        if self.max_age is not None and self.max_age < timedelta(minutes=1):
+            raise ValueError("max_age must be at least 1m, or nothing could ever alert")
         if self.interval is not None and self.interval < timedelta(seconds=10):
             raise ValueError("interval must be at least 10s")
         return self
@@ -178,7 +187,7 @@ class RuleConfig(_Model):
     name: Name
     query: str
     notify: tuple[Name, ...] = ()
-    enabled: bool = True
+    enabled: StrictBool = True
     examples: Examples = Examples()
 
     _norm_notify = field_validator("notify", mode="before")(_one_or_many)
@@ -505,7 +514,8 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         if not urls:
             errors.append(doc.position(["channels", cname]).error(f"channel {cname!r} has no URL"))
         for i, apprise_url in enumerate(urls):
-            problem = notify.validate_url(apprise_url)
+            with _quiet_apprise():
+                problem = notify.validate_url(apprise_url)
             if problem:
                 errors.append(
                     doc.position(["channels", cname, i]).error(f"channel {cname!r}: {problem}")
@@ -676,6 +686,20 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     )
     compile_rules(config, check_examples=True, docs={d.file: d for d, _, _ in rule_sources})
     return config
+
+
+@contextlib.contextmanager
+def _quiet_apprise() -> Iterator[None]:
+    """Silence apprise while it parses a URL: it logs a rejected URL whole, secrets included,
+    and the logger cannot scrub ``${VAR}`` values before the config that names them is loaded.
+    ``validate_url`` says what is wrong without the URL."""
+    logger = logging.getLogger("apprise")
+    before = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = before
 
 
 def _feed_url(url: str, base: Path) -> str | None:

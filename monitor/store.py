@@ -296,7 +296,8 @@ class Store:
         """Make sure every configured feed has a row; a changed config URL resets its state.
 
         Editing a feed's URL in the config wins over a stored redirect target, and clears a
-        "gone" (410) mark, since the user has pointed it somewhere new.
+        "gone" (410) mark, since the user has pointed it somewhere new. The next poll counts as
+        a first poll again: the new source's undated items are its archive, not news.
         """
         with self._tx() as db:
             for name, url in feeds:
@@ -310,7 +311,8 @@ class Store:
                 elif row[0] != url:
                     db.execute(
                         """UPDATE feeds SET config_url = ?, url = ?, etag = NULL,
-                           last_modified = NULL, body_hash = NULL, gone = 0, failures = 0,
+                           last_modified = NULL, body_hash = NULL, first_polled_at = NULL,
+                           last_new_item_at = NULL, notice = NULL, gone = 0, failures = 0,
                            backoff_seconds = NULL, not_before = NULL, next_poll_at = ?
                            WHERE name = ?""",
                         (url, url, _ts(now), name),

@@ -321,3 +321,45 @@ def test_shipped_config_is_valid() -> None:
     assert {"antara-bali", "gn-kim-putin"} <= names
     assert {r.name for r in config.rules} >= {"kim-putin", "bali"}
     assert config.channels["terminal"] == ("console://",)
+
+
+def test_only_true_and_false_are_booleans(tmp_path: Path) -> None:
+    cfg = write(
+        tmp_path / "m.yaml",
+        """
+        fetch: {allow_private: y}
+        feeds:
+          - {name: a, url: "https://example.org/rss", enabled: yes}
+        """,
+    )
+    errs = errors_of(cfg)
+    assert any(e.startswith(f"{cfg}:1:24: fetch.allow_private") for e in errs), errs
+    assert any(e.startswith(f"{cfg}:3:56: feeds.0.enabled") for e in errs), errs
+
+
+def test_values_that_could_never_work_are_refused(tmp_path: Path) -> None:
+    cfg = write(
+        tmp_path / "m.yaml",
+        """
+        feeds:
+          - {name: a, url: "", max_age: 0s}
+        """,
+    )
+    (err,) = errors_of(cfg)
+    assert "url is empty" in err
+
+
+def test_a_rejected_channel_url_never_logs_its_secret(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    from monitor import logs
+
+    logs.configure(level="debug", json=True)
+    cfg = write(tmp_path / "m.yaml", 'channels: {t: "tgram://${TG_TOKEN}/"}\n')
+    errors_of(cfg, env={"TG_TOKEN": "SECRETTOKEN123"})
+    logging.getLogger("apprise").error("probe: apprise logging still works afterwards")
+    captured = capfd.readouterr()
+    assert "SECRETTOKEN123" not in captured.err + captured.out
+    assert "probe: apprise logging still works" in captured.err

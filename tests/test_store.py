@@ -109,6 +109,8 @@ def test_changed_config_url_resets_feed_state(tmp_path: Path) -> None:
         False,
         0,
     )
+    # A new source: its undated items are an archive, so its next poll is a first poll again.
+    assert state.first_polled_at is None
 
 
 def test_rules_change_drops_validators(tmp_path: Path) -> None:
