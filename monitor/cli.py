@@ -243,9 +243,21 @@ def cmd_once(config: Config, *, dry_run: bool, force: bool) -> int:
     from monitor.notify import render
     from monitor.service import Monitor
 
-    with _locked_store(config) as store:
-        monitor = Monitor(config, store)
-        report = asyncio.run(monitor.run_once(dry_run=dry_run, force=force))
+    if dry_run:
+        # Records nothing: no lock, the state opened read-only (or none at all yet).
+        from monitor.store import Store
+
+        exists = config.state_path.exists()
+        store = Store(config.state_path, readonly=True) if exists else Store(":memory:")
+        try:
+            monitor = Monitor(config, store, sync=False)
+            report = asyncio.run(monitor.run_once(dry_run=True, force=force))
+        finally:
+            store.close()
+    else:
+        with _locked_store(config) as store:
+            monitor = Monitor(config, store)
+            report = asyncio.run(monitor.run_once(force=force))
     if dry_run:
         for m in report.dry_run_messages:
             title, body = render(m, config.timezone)

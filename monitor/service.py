@@ -238,7 +238,9 @@ class Monitor:
         *,
         clock: Clock = utc_now,
         ruleset: RuleSet | None = None,
+        sync: bool = True,
     ) -> None:
+        """``sync=False`` leaves the store untouched (``once --dry-run`` records nothing)."""
         register_console_scheme()
         self.clock = clock
         self.store = store
@@ -246,7 +248,8 @@ class Monitor:
         self.ruleset = ruleset if ruleset is not None else compile_rules(config)
         self.channels = {n: Channel(n, urls) for n, urls in config.channels.items()}
         self.rule_channels = {r.name: r.notify for r in config.enabled_rules()}
-        self._sync_store()
+        if sync:
+            self._sync_store()
 
     def _sync_store(self) -> None:
         self.store.sync_feeds(((f.name, f.url) for f in self.config.feeds), self.clock())
@@ -266,12 +269,14 @@ class Monitor:
 
     async def poll_feed(
         self, fetcher: Fetcher, feed: Feed, *, dry_run: bool = False
-    ) -> tuple[FeedOutcome, list[AlertMessage]]:
+    ) -> tuple[FeedOutcome, list[tuple[str, AlertMessage]]]:
         state = self.store.feed_state(feed.name)
-        assert state is not None, "sync_feeds creates a row for every configured feed"
+        if state is None or state.config_url != feed.url:  # only in a dry run: no sync
+            state = FeedState.new(feed.name, feed.url)
         started = self.clock()
         bound = log.bind(feed=feed.name)
-        validators = Validators(state.etag, state.last_modified)
+        # A dry run shows what would alert now, so it asks for the whole feed.
+        validators = Validators() if dry_run else Validators(state.etag, state.last_modified)
         result = await fetcher.fetch(state.url, validators, limits=self.limits(feed))
         now = self.clock()
         if isinstance(result, FetchFailed):
@@ -285,7 +290,7 @@ class Monitor:
             return FeedOutcome(feed.name, "not_modified"), []
         assert isinstance(result, Fetched)
         body_hash = hashlib.blake2b(result.body, digest_size=16).hexdigest()
-        if body_hash == state.body_hash and result.permanent_redirect is None:
+        if body_hash == state.body_hash and result.permanent_redirect is None and not dry_run:
             # Same bytes as the last parse (a server without validators): nothing can be new,
             # and parsing is the expensive part of a poll.
             if not dry_run:
@@ -369,7 +374,7 @@ class Monitor:
         )
         return (
             FeedOutcome(feed.name, "ok", len(items), len(plan.seen), len(plan.alerts)),
-            plan.messages,
+            [(a.key, m) for a, m in zip(plan.alerts, plan.messages, strict=True)],
         )
 
     async def _discover(
@@ -444,8 +449,7 @@ class Monitor:
         now = self.clock()
         feeds = []
         for feed in self.config.enabled_feeds():
-            state = self.store.feed_state(feed.name)
-            assert state is not None
+            state = self.store.feed_state(feed.name) or FeedState.new(feed.name, feed.url)
             if state.gone and not force:
                 log.warning(
                     "feed_skipped",
@@ -468,9 +472,13 @@ class Monitor:
             results = await asyncio.gather(
                 *(self._guarded_poll(fetcher, f, dry_run=dry_run) for f in feeds)
             )
+        shown: set[tuple[str, str]] = set()
         for outcome, messages in results:
             report.feeds.append(outcome)
-            report.dry_run_messages.extend(messages)
+            for key, message in messages:  # an item in several feeds alerts once per rule
+                if (key, message.rule) not in shown:
+                    shown.add((key, message.rule))
+                    report.dry_run_messages.append(message)
         if not dry_run:
             # `once` is run by cron for months too: it prunes like the daemon does.
             self.store.prune(self.clock(), self.config.defaults.retention)
@@ -485,7 +493,7 @@ class Monitor:
 
     async def _guarded_poll(
         self, fetcher: Fetcher, feed: Feed, *, dry_run: bool
-    ) -> tuple[FeedOutcome, list[AlertMessage]]:
+    ) -> tuple[FeedOutcome, list[tuple[str, AlertMessage]]]:
         """One bad feed never stops a cycle; an unexpected error is logged with its traceback."""
         try:
             result = await self.poll_feed(fetcher, feed, dry_run=dry_run)

@@ -134,6 +134,30 @@ class FeedState:
     notice: str | None  # the health problem an operator was last told about, if any
     body_hash: str | None  # of the last body parsed: an identical body is not parsed again
 
+    @classmethod
+    def new(cls, name: str, url: str) -> FeedState:
+        """The state of a feed never polled (what ``sync_feeds`` would insert)."""
+        return cls(
+            name,
+            url,
+            url,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            0,
+            None,
+            None,
+            False,
+            None,
+            None,
+        )
+
 
 @dataclass(frozen=True)
 class SeenRecord:

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -133,14 +134,37 @@ def test_once_delivers_exactly_the_expected_alerts_once(
 def test_dry_run_sends_and_records_nothing(
     tmp_path: Path, served: FeedServer, json_sink: JsonSink, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cfg = write_config(tmp_path, served, {"chat": [json_sink.url()]})
+    served.route("/mirror.xml", body=rss(entries()))  # the same items through a second feed
+    extra = f'  - {{name: mirror, url: "{served.url("/mirror.xml")}"}}\n'
+    cfg = write_config(tmp_path, served, {"chat": [json_sink.url()]}, extra_feeds=extra)
+    state = tmp_path / "state" / "monitor.db"
     assert main(["-c", str(cfg), "once", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "[kim-putin] Ingin Temui Putin, Kim Jong Un Berangkat ke Rusia" in out
+    assert out.count("[kim-putin] Ingin Temui Putin, Kim Jong Un Berangkat ke Rusia") == 1
     assert KP in out
     assert json_sink.messages == []
+    assert not state.exists()  # a fresh setup stays fresh
     # Nothing recorded: a real run still delivers it.
     assert main(["-c", str(cfg), "once"]) == 0
+    assert len(json_sink.messages) == 1
+
+    # With state, and a rule edited since: the dry run shows the new rule's alert and writes
+    # nothing at all (not even the rules fingerprint or the feeds' validators).
+    def dump() -> list[str]:
+        db = sqlite3.connect(state)
+        try:
+            return list(db.iterdump())
+        finally:
+            db.close()
+
+    wl = tmp_path / "watchlists" / "w.yaml"
+    wl.write_text(wl.read_text() + "  - {name: bali, query: Bali, notify: [chat]}\n")
+    before = dump()
+    capsys.readouterr()
+    assert main(["-c", str(cfg), "once", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "[bali] Cuaca Bali hari ini" in out and "[kim-putin]" not in out
+    assert dump() == before
     assert len(json_sink.messages) == 1
 
 
