@@ -19,7 +19,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,7 +114,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "once":
             return cmd_once(config, dry_run=args.dry_run, force=args.force)
         if args.command == "run":
-            return cmd_run(config, str(config_path))
+
+            def configure_logs(c: Config) -> None:  # on reload: new secrets, same CLI choices
+                logs.configure(
+                    level=args.log_level or c.log_level, json=json_logs, secrets=c.secrets
+                )
+
+            return cmd_run(config, str(config_path), configure_logs)
     except StateLockedError as e:
         print(f"news-monitor: {e}", file=sys.stderr)
         return EXIT_LOCKED
@@ -180,6 +186,7 @@ def cmd_check(config: Config) -> int:
 def cmd_status(config: Config, *, as_json: bool) -> int:
     """Each configured feed's health, read from the state without taking the lock."""
     from monitor.health import FAILING, GONE, assess, health_record
+    from monitor.logs import redact_url
     from monitor.store import Store
 
     store = Store(config.state_path, readonly=True)
@@ -194,7 +201,9 @@ def cmd_status(config: Config, *, as_json: bool) -> int:
             health = assess(feed, state, now, config.defaults.failure_threshold)
             if not feed.enabled:
                 health = type(health)("disabled", "enabled: false")
-            records.append(health_record(feed, state, health, store.items_per_day(feed.name)))
+            record = health_record(feed, state, health, store.items_per_day(feed.name))
+            record["url"] = redact_url(str(record["url"]))  # feed URLs may carry credentials
+            records.append(record)
         pending = store.pending_count()
     finally:
         store.close()
@@ -281,12 +290,14 @@ def cmd_once(config: Config, *, dry_run: bool, force: bool) -> int:
 # -- run --------------------------------------------------------------------------------------
 
 
-def cmd_run(config: Config, config_path: str) -> int:
+def cmd_run(config: Config, config_path: str, configure_logs: Callable[[Config], None]) -> int:
     from monitor.service import Daemon, Monitor, load_for_reload
 
     with _locked_store(config) as store:
         monitor = Monitor(config, store)
-        daemon = Daemon(monitor, reload_config=load_for_reload(config_path))
+        daemon = Daemon(
+            monitor, reload_config=load_for_reload(config_path), configure_logs=configure_logs
+        )
         asyncio.run(daemon.run())
     return EXIT_OK
 

@@ -13,6 +13,7 @@ is an error, never an empty string.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import logging
 import os
@@ -285,6 +286,8 @@ class Config:
     watchlist_files: tuple[Path, ...]
     # Values that came from ${VAR}: the logger scrubs them from every event.
     secrets: frozenset[str] = field(default=frozenset())
+    # The enabled rules, compiled once while loading (a RuleSet; compiling is the slow part).
+    ruleset: Any = field(default=None, compare=False, repr=False)
 
     def enabled_feeds(self) -> tuple[Feed, ...]:
         return tuple(f for f in self.feeds if f.enabled)
@@ -684,8 +687,8 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         watchlist_files=tuple(watchlist_files),
         secrets=frozenset(secrets),
     )
-    compile_rules(config, check_examples=True, docs={d.file: d for d, _, _ in rule_sources})
-    return config
+    ruleset = compile_rules(config, check_examples=True)
+    return dataclasses.replace(config, ruleset=ruleset)
 
 
 @contextlib.contextmanager
@@ -723,9 +726,7 @@ def _state_path(state: str | None, base: Path, env: Mapping[str, str]) -> Path:
     return Path("var").resolve() / STATE_FILE_NAME
 
 
-def compile_rules(
-    config: Config, *, check_examples: bool = False, docs: Mapping[str, _Doc] | None = None
-) -> Any:
+def compile_rules(config: Config, *, check_examples: bool = False) -> Any:
     """Compile the enabled rules into one RuleSet; a bad query or failing example is a ConfigError.
 
     The query's error is reported after the position of the query in its file:

@@ -221,8 +221,9 @@ class CycleReport:
 
     @property
     def ok(self) -> bool:
+        # A feed skipped because its server asked to wait is not a failure of this run.
         return self.delivery_failed == 0 and all(
-            f.status in ("ok", "not_modified") for f in self.feeds
+            f.status in ("ok", "not_modified", "skipped") for f in self.feeds
         )
 
 
@@ -245,7 +246,9 @@ class Monitor:
         self.clock = clock
         self.store = store
         self.config = config
-        self.ruleset = ruleset if ruleset is not None else compile_rules(config)
+        if ruleset is None:
+            ruleset = config.ruleset if config.ruleset is not None else compile_rules(config)
+        self.ruleset: RuleSet = ruleset
         self.channels = {n: Channel(n, urls) for n, urls in config.channels.items()}
         self.rule_channels = {r.name: r.notify for r in config.enabled_rules()}
         if sync:
@@ -650,10 +653,12 @@ class Daemon:
         monitor: Monitor,
         *,
         reload_config: Callable[[], Config] | None = None,
+        configure_logs: Callable[[Config], None] | None = None,
         tick: timedelta = TICK,
     ) -> None:
         self.monitor = monitor
         self.reload_config = reload_config
+        self.configure_logs = configure_logs
         self.tick = tick
         self.stop = asyncio.Event()
         self._wake_delivery = asyncio.Event()
@@ -800,8 +805,8 @@ class Daemon:
         if self.reload_config is None:
             return
         try:
+            # Loading validates everything and compiles the rules, off the event loop.
             config = await asyncio.to_thread(self.reload_config)
-            ruleset = compile_rules(config)
         except ConfigError as e:
             log.error("config_reload_failed", error=str(e), kept="the running config")
             return
@@ -809,8 +814,9 @@ class Daemon:
             log.error("config_reload_failed", error="'state:' cannot change while running")
             return
         old = self.monitor
-        self.monitor = Monitor(config, old.store, clock=old.clock, ruleset=ruleset)
-        logs.configure(level=config.log_level, secrets=config.secrets)
+        self.monitor = Monitor(config, old.store, clock=old.clock)
+        if self.configure_logs is not None:
+            self.configure_logs(config)
         log.info(
             "config_reloaded",
             feeds=len(config.enabled_feeds()),

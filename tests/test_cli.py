@@ -502,3 +502,14 @@ def test_sighup_reloads_valid_config_and_keeps_the_old_one_on_error(
             proc.kill()
     assert proc.returncode == 0
     assert len(json_sink.messages) == 2
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("news-monitor ")
+    version = subprocess.run(
+        [sys.executable, "-m", "monitor", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert version.returncode == 0 and version.stdout.startswith("news-monitor ")

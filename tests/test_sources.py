@@ -248,3 +248,15 @@ def test_silent_feed_goes_stale_then_recovers(
     asyncio.run(monitor.run_once(force=True))
     assert len(ops()) == 2 and "feed 'quiet' has recovered" in ops()[1]
     store.close()
+
+
+def test_status_never_prints_feed_credentials(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feed_server.route("/good.xml", body=GOOD)
+    cfg = config(tmp_path, feed_server, {"keyed": "/good.xml?token=t0p-secret"}, json_sink)
+    assert main(["-c", str(cfg), "once"]) == 0
+    _, feeds = status(cfg, capsys)
+    assert feeds["keyed"]["url"] == feed_server.url("/good.xml?token=***")
+    assert main(["-c", str(cfg), "status"]) == 0
+    assert "t0p-secret" not in capsys.readouterr().out
