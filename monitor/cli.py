@@ -329,10 +329,10 @@ def cmd_notify_test(config: Config, channel_name: str) -> int:
 
 def cmd_grep(args: argparse.Namespace, json_logs: bool | None) -> int:
     """grep for feeds: exit 0 if something matched, 1 if nothing did, 2 on any error."""
-    from monitor.fetch import Fetched, Fetcher, FetchFailed, FetchLimits, NotModified
-    from monitor.parse import ParseError, parse_feed
+    from monitor.fetch import Fetcher, FetchFailed, FetchLimits, NotModified
+    from monitor.parse import ParsedFeed, ParseError, parse_feed
     from monitor.rules import QueryError, RuleSet, parse_query
-    from monitor.service import item_fields
+    from monitor.service import discover, item_fields
 
     aliases: dict[str, tuple[str, ...]] = {}
     limits = FetchLimits(allow_private=bool(args.allow_private))
@@ -362,27 +362,35 @@ def cmd_grep(args: argparse.Namespace, json_logs: bool | None) -> int:
         return EXIT_USAGE
     ruleset = RuleSet([("query", query)])
 
-    async def fetch_all() -> list[Any]:
+    async def fetch_one(fetcher: Fetcher, source: str) -> ParsedFeed | str:
+        """The parsed feed, or why not. A web page is searched for the feed it advertises."""
+        result = await fetcher.fetch(_source(source))
+        if isinstance(result, FetchFailed):
+            return result.reason
+        if isinstance(result, NotModified):  # a local file seen before; cannot happen here
+            return "not modified"
+        try:
+            return await asyncio.to_thread(
+                parse_feed,
+                result.body,
+                feed_name=source,
+                url=result.url,
+                content_type=result.content_type,
+            )
+        except ParseError as e:
+            found = await discover(fetcher, result, e, source, limits, log)
+            return str(e) if found is None else found[1]
+
+    async def fetch_all() -> list[ParsedFeed | str]:
         async with Fetcher(limits) as fetcher:
-            return await asyncio.gather(*(fetcher.fetch(_source(s)) for s in args.sources))
+            return await asyncio.gather(*(fetch_one(fetcher, s) for s in args.sources))
 
     results = asyncio.run(fetch_all())
     errors = matched = 0
     out: TextIO = sys.stdout
-    for source, result in zip(args.sources, results, strict=True):
-        if isinstance(result, FetchFailed):
-            print(f"news-monitor: {source}: {result.reason}", file=sys.stderr)
-            errors += 1
-            continue
-        if isinstance(result, NotModified):  # cannot happen without validators
-            continue
-        assert isinstance(result, Fetched)
-        try:
-            parsed = parse_feed(
-                result.body, feed_name=source, url=result.url, content_type=result.content_type
-            )
-        except ParseError as e:
-            print(f"news-monitor: {source}: {e}", file=sys.stderr)
+    for source, parsed in zip(args.sources, results, strict=True):
+        if isinstance(parsed, str):
+            print(f"news-monitor: {source}: {parsed}", file=sys.stderr)
             errors += 1
             continue
         for item in parsed.items:

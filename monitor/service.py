@@ -316,7 +316,7 @@ class Monitor:
                 content_type=result.content_type,
             )
         except ParseError as e:
-            found = await self._discover(fetcher, feed, result, e, bound)
+            found = await discover(fetcher, result, e, feed.name, self.limits(feed), bound)
             if found is None:
                 return self._failed(feed, state, now, str(e), None, dry_run, bound), []
             result, parsed = found
@@ -379,30 +379,6 @@ class Monitor:
             FeedOutcome(feed.name, "ok", len(items), len(plan.seen), len(plan.alerts)),
             [(a.key, m) for a, m in zip(plan.alerts, plan.messages, strict=True)],
         )
-
-    async def _discover(
-        self, fetcher: Fetcher, feed: Feed, page: Fetched, error: ParseError, bound: Any
-    ) -> tuple[Fetched, ParsedFeed] | None:
-        """A feed URL that is a web page: use the feed it links to (``<link rel=alternate>``)."""
-        if "HTML" not in str(error):
-            return None
-        for candidate in discover_feeds(page.body, page.url)[:3]:
-            result = await fetcher.fetch(candidate, None, limits=self.limits(feed))
-            if not isinstance(result, Fetched):
-                continue
-            try:
-                parsed = await asyncio.to_thread(
-                    parse_feed,
-                    result.body,
-                    feed_name=feed.name,
-                    url=result.url,
-                    content_type=result.content_type,
-                )
-            except ParseError:
-                continue
-            bound.info("feed_discovered", url=page.url, discovered=result.url)
-            return result, parsed
-        return None
 
     def _failed(
         self,
@@ -591,6 +567,39 @@ class Monitor:
                     "alert_failed", attempts=attempts, detail=detail, retry_at=retry_at.isoformat()
                 )
         return sent, failed
+
+
+async def discover(
+    fetcher: Fetcher,
+    page: Fetched,
+    error: ParseError,
+    feed_name: str,
+    limits: FetchLimits,
+    bound: Any,
+) -> tuple[Fetched, ParsedFeed] | None:
+    """A feed URL that is a web page: fetch and parse the feed it links to (<link rel=alternate>).
+
+    Tries at most three advertised feeds, in page order; logs ``feed_discovered`` for the one used.
+    """
+    if "HTML" not in str(error):
+        return None
+    for candidate in discover_feeds(page.body, page.url)[:3]:
+        result = await fetcher.fetch(candidate, None, limits=limits)
+        if not isinstance(result, Fetched):
+            continue
+        try:
+            parsed = await asyncio.to_thread(
+                parse_feed,
+                result.body,
+                feed_name=feed_name,
+                url=result.url,
+                content_type=result.content_type,
+            )
+        except ParseError:
+            continue
+        bound.info("feed_discovered", url=page.url, discovered=result.url)
+        return result, parsed
+    return None
 
 
 def fetch_limits(config: Config, feed: Feed | None = None) -> FetchLimits:

@@ -513,3 +513,12 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         [sys.executable, "-m", "monitor", "--version"], capture_output=True, text=True, timeout=60
     )
     assert version.returncode == 0 and version.stdout.startswith("news-monitor ")
+
+
+def test_grep_a_web_page_uses_its_advertised_feed(
+    served: FeedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = b'<html><head><link rel="alternate" type="application/rss+xml" href="/news.xml">'
+    served.route("/", body=page + b"</head><body>Berita</body></html>", content_type="text/html")
+    assert main(["grep", "--allow-private", "Bali", served.url("/")]) == 0
+    assert "Cuaca Bali hari ini" in capsys.readouterr().out
