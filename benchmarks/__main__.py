@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     "rules": _module("rules"),
     "fetch": _module("fetch"),
     "parse": _module("parse"),
+    "polls": _module("polls"),
 }
 
 

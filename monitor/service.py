@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from monitor import logs
 from monitor.config import Config, Feed, compile_rules, load_config
-from monitor.dedup import key_items
+from monitor.dedup import Keyed, key_items
 from monitor.errors import ConfigError, MonitorError
 from monitor.fetch import Fetched, Fetcher, FetchFailed, FetchLimits, NotModified, Validators
 from monitor.health import assess, notice
@@ -99,13 +99,14 @@ def matched_terms(match: RuleMatch, fields: Mapping[str, str]) -> tuple[str, ...
 def plan_poll(
     *,
     feed: Feed,
-    items: Sequence[FeedItem],
+    items: Sequence[Keyed],
     now: datetime,
     first_poll: bool,
     seen: Mapping[str, Any],
     hits: set[tuple[str, str]],
     ruleset: RuleSet,
     rule_channels: Mapping[str, tuple[str, ...]],
+    match_seen: bool = True,
 ) -> Plan:
     """Decide what one poll's items change.
 
@@ -114,10 +115,13 @@ def plan_poll(
       silently (it may be years old: adding a feed must not flood).
     - An item alerts only while its eligibility is within ``max_age``, once per rule: a rule added
       or changed later still alerts the recent items it matches, old ones never.
+    - Items seen before are matched again only with ``match_seen`` (the rules changed since this
+      feed was last parsed): otherwise nothing about them can have changed, and re-matching every
+      listed item on every poll was most of the matching work.
     """
     plan = Plan([], [], [], [], [])
     horizon = now - feed.max_age
-    for keyed in key_items(list(items)):
+    for keyed in items:
         key, item = keyed.key, keyed.item
         record = seen.get(key)
         if record is None:
@@ -129,6 +133,8 @@ def plan_poll(
         else:
             eligible_at = record.eligible_at
             plan.seen_again.append(key)
+            if not match_seen:
+                continue
         if eligible_at is None or eligible_at < horizon:
             continue
         fields = item_fields(item)
@@ -251,12 +257,13 @@ class Monitor:
         self.ruleset: RuleSet = ruleset
         self.channels = {n: Channel(n, urls) for n, urls in config.channels.items()}
         self.rule_channels = {r.name: r.notify for r in config.enabled_rules()}
+        self.fingerprint = rules_fingerprint(config)
         if sync:
             self._sync_store()
 
     def _sync_store(self) -> None:
         self.store.sync_feeds(((f.name, f.url) for f in self.config.feeds), self.clock())
-        self.store.sync_rules(rules_fingerprint(self.config), self.clock())
+        self.store.due_for_rules(self.fingerprint, self.clock())
 
     def limits(self, feed: Feed | None = None) -> FetchLimits:
         return fetch_limits(self.config, feed)
@@ -278,8 +285,10 @@ class Monitor:
             state = FeedState.new(feed.name, feed.url)
         started = self.clock()
         bound = log.bind(feed=feed.name)
-        # A dry run shows what would alert now, so it asks for the whole feed.
-        validators = Validators() if dry_run else Validators(state.etag, state.last_modified)
+        # Rules changed since the last parse: the new rules have not read this feed, so ask for
+        # the whole body and parse it even if unchanged. A dry run shows what would alert now.
+        reread = dry_run or state.rules_fingerprint != self.fingerprint
+        validators = Validators() if reread else Validators(state.etag, state.last_modified)
         result = await fetcher.fetch(state.url, validators, limits=self.limits(feed))
         now = self.clock()
         if isinstance(result, FetchFailed):
@@ -293,7 +302,7 @@ class Monitor:
             return FeedOutcome(feed.name, "not_modified"), []
         assert isinstance(result, Fetched)
         body_hash = hashlib.blake2b(result.body, digest_size=16).hexdigest()
-        if body_hash == state.body_hash and result.permanent_redirect is None and not dry_run:
+        if body_hash == state.body_hash and result.permanent_redirect is None and not reread:
             # Same bytes as the last parse (a server without validators): nothing can be new,
             # and parsing is the expensive part of a poll.
             if not dry_run:
@@ -323,18 +332,20 @@ class Monitor:
             # Remember the discovered feed as the effective URL (as a permanent redirect is).
             result = dataclasses.replace(result, permanent_redirect=result.url)
         items = parsed.items
-        keys = [k.key for k in key_items(list(items))]
+        keyed = key_items(items)
+        keys = [k.key for k in keyed]
         seen = self.store.seen_lookup(keys)
         hits = self.store.hits_lookup(keys)
         plan = plan_poll(
             feed=feed,
-            items=items,
+            items=keyed,
             now=now,
             first_poll=state.first_polled_at is None,
             seen=seen,
             hits=hits,
             ruleset=self.ruleset,
             rule_channels=self.rule_channels,
+            match_seen=reread,
         )
         floor = max((d for d in (result.min_interval, parsed.ttl) if d is not None), default=None)
         if result.permanent_redirect and result.permanent_redirect != state.url:
@@ -360,6 +371,7 @@ class Monitor:
                     hits=plan.hits,
                     alerts=plan.alerts,
                     body_hash=body_hash,
+                    rules_fingerprint=self.fingerprint,
                 )
             )
         for m in plan.messages:

@@ -56,7 +56,8 @@ _MIGRATIONS: tuple[str, ...] = (
         last_new_item_at REAL,
         gone            INTEGER NOT NULL DEFAULT 0,
         notice          TEXT,
-        body_hash       TEXT
+        body_hash       TEXT,
+        rules_fingerprint TEXT
     );
     CREATE TABLE seen (
         key           TEXT PRIMARY KEY,
@@ -91,10 +92,6 @@ _MIGRATIONS: tuple[str, ...] = (
         UNIQUE (key, rule, channel)
     );
     CREATE INDEX outbox_pending ON outbox(sent_at, dead_at, next_attempt_at, id);
-    CREATE TABLE meta (
-        key   TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
     CREATE TABLE feed_days (
         feed  TEXT NOT NULL,
         day   TEXT NOT NULL,
@@ -118,45 +115,27 @@ class FeedState:
     name: str
     config_url: str
     url: str
-    etag: str | None
-    last_modified: str | None
-    first_polled_at: datetime | None
-    next_poll_at: datetime | None
-    not_before: datetime | None  # a server asked us to wait (Retry-After) or we back off
-    last_attempt_at: datetime | None
-    last_success_at: datetime | None
-    last_status: int | None
-    last_error: str | None
-    failures: int
-    backoff: timedelta | None
-    last_new_item_at: datetime | None
-    gone: bool
-    notice: str | None  # the health problem an operator was last told about, if any
-    body_hash: str | None  # of the last body parsed: an identical body is not parsed again
+    etag: str | None = None
+    last_modified: str | None = None
+    first_polled_at: datetime | None = None
+    next_poll_at: datetime | None = None
+    not_before: datetime | None = None  # a server asked us to wait (Retry-After), or backoff
+    last_attempt_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    failures: int = 0
+    backoff: timedelta | None = None
+    last_new_item_at: datetime | None = None
+    gone: bool = False
+    notice: str | None = None  # the health problem an operator was last told about, if any
+    body_hash: str | None = None  # of the last body parsed: an identical one is not parsed again
+    rules_fingerprint: str | None = None  # the rules in force at the last parse
 
     @classmethod
     def new(cls, name: str, url: str) -> FeedState:
         """The state of a feed never polled (what ``sync_feeds`` would insert)."""
-        return cls(
-            name,
-            url,
-            url,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            0,
-            None,
-            None,
-            False,
-            None,
-            None,
-        )
+        return cls(name, url, url)
 
 
 @dataclass(frozen=True)
@@ -213,6 +192,7 @@ class PollRecord:
     hits: Sequence[tuple[str, str]]  # (key, rule)
     alerts: Sequence[NewAlert]
     body_hash: str | None = None
+    rules_fingerprint: str | None = None
 
 
 class StateLock:
@@ -342,32 +322,21 @@ class Store:
                         (url, url, _ts(now), name),
                     )
 
-    def sync_rules(self, fingerprint: str, now: datetime | None = None) -> bool:
-        """Record the rules' fingerprint; when it changed, forget every feed's validators.
+    def due_for_rules(self, fingerprint: str, now: datetime) -> int:
+        """Make every feed last parsed under other rules due now (unless asked to wait).
 
-        A new or edited rule must see the recent items again, but a conditional GET would answer
-        304 until the feed changes. Dropping ETag/Last-Modified makes the next poll fetch whole
-        bodies, and with ``now`` that poll is due at once; seen-state and hits keep old alerts
-        from repeating. Returns True if it changed.
+        A new or edited rule must see the recent items at once, not after each feed's interval.
+        The poll itself then skips validators and the body hash, since they describe bodies the
+        new rules have not read. Returns how many feeds were rescheduled.
         """
         with self._tx() as db:
-            row = db.execute("SELECT value FROM meta WHERE key = 'rules'").fetchone()
-            if row is not None and row[0] == fingerprint:
-                return False
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES ('rules', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (fingerprint,),
-            )
-            if row is not None:
-                db.execute("UPDATE feeds SET etag = NULL, last_modified = NULL, body_hash = NULL")
-                if now is not None:  # poll now, except feeds asked to wait
-                    db.execute(
-                        """UPDATE feeds SET next_poll_at = ? WHERE next_poll_at > ?
-                           AND (not_before IS NULL OR not_before <= ?)""",
-                        (_ts(now), _ts(now), _ts(now)),
-                    )
-        return True
+            n = db.execute(
+                """UPDATE feeds SET next_poll_at = ?
+                   WHERE rules_fingerprint IS NOT NULL AND rules_fingerprint != ?
+                   AND next_poll_at > ? AND (not_before IS NULL OR not_before <= ?)""",
+                (_ts(now), fingerprint, _ts(now), _ts(now)),
+            ).rowcount
+        return int(n)
 
     def feed_state(self, name: str) -> FeedState | None:
         row = self._db.execute(f"SELECT {_FEED_COLS} FROM feeds WHERE name = ?", (name,)).fetchone()
@@ -402,7 +371,7 @@ class Store:
                    not_before = ?, last_attempt_at = ?, last_success_at = ?, last_status = ?,
                    last_error = NULL, failures = 0, backoff_seconds = NULL,
                    last_new_item_at = CASE WHEN ? THEN ? ELSE last_new_item_at END,
-                   body_hash = ? WHERE name = ?""",
+                   body_hash = ?, rules_fingerprint = ? WHERE name = ?""",
                 (
                     rec.etag,
                     rec.last_modified,
@@ -416,6 +385,7 @@ class Store:
                     bool(rec.seen),
                     at,
                     rec.body_hash,
+                    rec.rules_fingerprint,
                     rec.feed,
                 ),
             )
@@ -659,7 +629,7 @@ class Store:
 _FEED_COLS = (
     "name, config_url, url, etag, last_modified, first_polled_at, next_poll_at, not_before, "
     "last_attempt_at, last_success_at, last_status, last_error, failures, backoff_seconds, "
-    "last_new_item_at, gone, notice, body_hash"
+    "last_new_item_at, gone, notice, body_hash, rules_fingerprint"
 )
 
 
@@ -683,6 +653,7 @@ def _feed_row(r: Sequence[Any]) -> FeedState:
         gone=bool(r[15]),
         notice=r[16],
         body_hash=r[17],
+        rules_fingerprint=r[18],
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from monitor.config import Feed
-from monitor.dedup import item_key
+from monitor.dedup import item_key, key_items
 from monitor.parse import FeedItem
 from monitor.rules import RuleSet, parse_query
 from monitor.service import backoff_after, next_poll, plan_poll
@@ -39,10 +39,11 @@ def item(title: str, link: str, published: datetime | None, summary: str = "") -
     )
 
 
-def plan(items: list[FeedItem], *, first_poll: bool = False, seen=None, hits=None):  # type: ignore[no-untyped-def]
+def plan(items: list[FeedItem], *, first_poll: bool = False, seen=None, hits=None, match_seen=True):  # type: ignore[no-untyped-def]
     return plan_poll(
         feed=FEED,
-        items=items,
+        items=key_items(items),
+        match_seen=match_seen,
         now=NOW,
         first_poll=first_poll,
         seen=seen or {},
@@ -94,6 +95,9 @@ def test_seen_item_alerts_for_a_new_rule_while_recent() -> None:
     p = plan([it], seen={rec.key: rec})
     assert [a.rule for a in p.alerts] == ["bali"]
     assert p.seen == [] and p.seen_again == [rec.key]
+    # Under the same rules as its last parse, a seen item is not matched again.
+    p = plan([it], seen={rec.key: rec}, match_seen=False)
+    assert p.alerts == [] and p.seen_again == [rec.key]
 
 
 def test_same_item_twice_in_one_feed_is_one_item() -> None:

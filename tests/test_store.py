@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import subprocess
 import sys
@@ -113,15 +114,27 @@ def test_changed_config_url_resets_feed_state(tmp_path: Path) -> None:
     assert state.first_polled_at is None
 
 
-def test_rules_change_drops_validators(tmp_path: Path) -> None:
+def test_feeds_parsed_under_other_rules_become_due(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    store.sync_feeds([("f", "https://a.example/rss")], T0)
-    assert store.sync_rules("v1")
-    store.record_poll(poll("f", T0))
-    assert not store.sync_rules("v1")
-    assert store.feed_state("f").etag == '"e1"'  # type: ignore[union-attr]
-    assert store.sync_rules("v2")
-    assert store.feed_state("f").etag is None  # type: ignore[union-attr]
+    store.sync_feeds([("f", "https://a.example/rss"), ("g", "https://b.example/rss")], T0)
+    store.record_poll(dataclasses.replace(poll("f", T0), rules_fingerprint="v1"))
+    store.record_poll(dataclasses.replace(poll("g", T0), rules_fingerprint="v1"))
+    store.record_failure(
+        "g",
+        T0,
+        status=503,
+        error="busy",
+        next_poll_at=T0 + timedelta(hours=1),
+        not_before=T0 + timedelta(hours=1),
+        backoff=None,
+    )
+    later = T0 + timedelta(minutes=1)
+    assert store.due_for_rules("v1", later) == 0
+    assert store.due_feeds(["f", "g"], later) == []
+    # New rules: f is due now; g stays waiting as its server asked.
+    assert store.due_for_rules("v2", later) == 1
+    assert [s.name for s in store.due_feeds(["f", "g"], later)] == ["f"]
+    assert store.feed_state("f").rules_fingerprint == "v1"  # type: ignore[union-attr]
 
 
 def test_due_feeds(tmp_path: Path) -> None:
