@@ -8,8 +8,8 @@ item and rule" holds across restarts, feed renames and the same item arriving th
 - Other items are keyed by their canonical link (scheme/host case, default ports, fragments and
   tracking parameters such as ``utm_*`` removed), so the same article from two feeds, or with a
   different tracking tag, is one item.
-- Items without a link fall back to their guid (which the parser already derives from the
-  title and summary when the feed gives none).
+- Items without a link fall back to their guid; items with neither are keyed by headline and
+  publisher, so an edited description does not make them new.
 
 Keys are hashed to a fixed length; the prefix says which identity was used, for debugging.
 """
@@ -42,6 +42,10 @@ def item_key(item: FeedItem) -> str:
         return "gn:" + _digest(normalize_headline(item.title) + "\x1f" + publisher)
     if item.link:
         return "url:" + _digest(canonical_url(item.link))
+    if item.id.startswith("sha256:") and item.title:
+        # Neither link nor guid: the parser's fallback id hashes the summary too, and a feed
+        # that edits a description would make the item look new. The headline is the story.
+        return "hl:" + _digest(normalize_headline(item.title) + "\x1f" + fold(item.source or ""))
     return "id:" + _digest(item.id)
 
 
