@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import socket
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -23,7 +24,15 @@ from email.utils import formatdate
 
 import pytest
 
-__all__ = ["FeedServer", "Route", "SeenRequest", "feed_server", "feed_server_factory", "gzip_bomb"]
+__all__ = [
+    "FeedServer",
+    "Route",
+    "SeenRequest",
+    "closed_port",
+    "feed_server",
+    "feed_server_factory",
+    "gzip_bomb",
+]
 
 
 @dataclass
@@ -49,6 +58,13 @@ class Route:
     silent: bool = False  # read the request, then never answer
     content_length: bool = True  # False: no Content-Length, close the connection at the end
     handler: Callable[[SeenRequest], Route] | None = None  # decide per request
+
+
+def closed_port() -> int:
+    """A loopback port with nothing listening (bound then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def gzip_bomb(decoded_size: int) -> bytes:

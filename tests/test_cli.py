@@ -19,7 +19,7 @@ import pytest
 from monitor.cli import main
 from monitor.store import StateLock
 from tests.feeds import Entry, rss
-from tests.feedserver import FeedServer
+from tests.feedserver import FeedServer, closed_port
 from tests.sinks import JsonSink, SmtpServer
 
 KP = "https://news.example/kim-putin"
@@ -250,10 +250,7 @@ def test_second_process_on_the_same_state_is_refused(
 def test_notify_test_reports_each_url(
     tmp_path: Path, served: FeedServer, json_sink: JsonSink, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
-    port = closed.getsockname()[1]
-    closed.close()
+    port = closed_port()
     cfg = write_config(tmp_path, served, {"chat": [json_sink.url(), f"json://127.0.0.1:{port}/x"]})
     assert main(["-c", str(cfg), "notify-test", "chat"]) == 1
     out = capsys.readouterr().out.splitlines()
@@ -341,6 +338,17 @@ def test_grep_local_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 # -- the daemon ---------------------------------------------------------------------------------
 
 
+def start_daemon(cfg: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """`news-monitor run` as a real process, its stdout and stderr piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", "-c", str(cfg), "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_run_delivers_then_stops_cleanly_on_sigterm(
     tmp_path: Path, served: FeedServer, json_sink: JsonSink
 ) -> None:
@@ -355,13 +363,7 @@ def test_run_delivers_then_stops_cleanly_on_sigterm(
     notify.bind(notify_path)
     notify.settimeout(30)
     env = {**os.environ, "NOTIFY_SOCKET": notify_path}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "-c", str(cfg), "run"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_daemon(cfg, env)
     try:
         assert notify.recv(4096).decode().startswith("READY=1")
         json_sink.wait_for(1, timeout=20)  # well before the silent feed's 60 s deadline
@@ -391,19 +393,11 @@ def test_run_delivers_then_stops_cleanly_on_sigterm(
 def test_run_without_reachable_feeds_says_so_and_keeps_running(
     tmp_path: Path, served: FeedServer, json_sink: JsonSink
 ) -> None:
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
-    port = closed.getsockname()[1]
-    closed.close()
+    port = closed_port()
     cfg = write_config(tmp_path, served, {"chat": [json_sink.url()]})
     text = cfg.read_text().replace(served.url("/news.xml"), f"http://127.0.0.1:{port}/feed.xml")
     cfg.write_text(text.replace(f"127.0.0.1:{served.port}", f"127.0.0.1:{port}"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "-c", str(cfg), "run"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_daemon(cfg)
     try:
         assert proc.stderr is not None
         events = []
@@ -472,12 +466,7 @@ def test_sighup_reloads_valid_config_and_keeps_the_old_one_on_error(
 ) -> None:
     cfg = write_config(tmp_path, served, {"chat": [json_sink.url()]})
     wl = tmp_path / "watchlists" / "w.yaml"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "-c", str(cfg), "run"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_daemon(cfg)
     try:
         reader = EventReader(proc)
         reader.wait_for("daemon_started")

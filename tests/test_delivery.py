@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,16 +10,8 @@ from monitor.config import load_config
 from monitor.service import Monitor
 from monitor.store import Store
 from tests.feeds import Entry, rss
-from tests.feedserver import FeedServer
+from tests.feedserver import FeedServer, closed_port
 from tests.sinks import JsonSink
-
-
-def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = int(s.getsockname()[1])
-    s.close()
-    return port
 
 
 def make_config(tmp: Path, server: FeedServer, urls: list[str], channels: str = "") -> Path:

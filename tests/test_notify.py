@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import string
 import unicodedata
 import zoneinfo
@@ -31,7 +30,9 @@ from monitor.notify import (
 
 if TYPE_CHECKING:
     # The fixtures themselves are loaded by tests/conftest.py.
-    from tests.sinks import JsonSink, SmtpServer
+    from tests.feedserver import closed_port
+from tests.feedserver import closed_port
+from tests.sinks import JsonSink, SmtpServer
 
 WITA = zoneinfo.ZoneInfo("Asia/Makassar")
 
@@ -44,13 +45,6 @@ ALERT = AlertMessage(
     published=datetime(2026, 11, 25, 6, 3, tzinfo=UTC),
     matched=("Kim Jong Un", "Putin"),
 )
-
-
-def closed_port() -> int:
-    """A loopback port with nothing listening (bound then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ---------------------------------------------------------------------------------------------
