@@ -183,6 +183,12 @@ def payload_to_message(p: Mapping[str, Any]) -> AlertMessage:
     )
 
 
+def server_floor(result: Fetched | NotModified, state: FeedState) -> timedelta | None:
+    """What the server asks as a minimum interval: Cache-Control max-age now, or the feed's
+    last ``<ttl>`` (a 304 carries no body to read it from)."""
+    return max((d for d in (result.min_interval, state.ttl) if d is not None), default=None)
+
+
 def next_poll(
     feed: Feed, now: datetime, *, floor: timedelta | None = None, rng: random.Random | None = None
 ) -> datetime:
@@ -296,7 +302,7 @@ class Monitor:
         if isinstance(result, NotModified):
             if not dry_run:
                 self.store.record_not_modified(
-                    feed.name, now, next_poll(feed, now, floor=result.min_interval), None
+                    feed.name, now, next_poll(feed, now, floor=server_floor(result, state)), None
                 )
             bound.info("feed_fetched", status="not_modified", url=state.url)
             return FeedOutcome(feed.name, "not_modified"), []
@@ -309,7 +315,7 @@ class Monitor:
                 self.store.record_not_modified(
                     feed.name,
                     now,
-                    next_poll(feed, now, floor=result.min_interval),
+                    next_poll(feed, now, floor=server_floor(result, state)),
                     None,
                     status=result.status,
                     validators=(result.validators.etag, result.validators.last_modified),
@@ -347,7 +353,7 @@ class Monitor:
             rule_channels=self.rule_channels,
             match_seen=reread,
         )
-        floor = max((d for d in (result.min_interval, parsed.ttl) if d is not None), default=None)
+        state = dataclasses.replace(state, ttl=parsed.ttl)
         if result.permanent_redirect and result.permanent_redirect != state.url:
             bound.warning(
                 "feed_moved",
@@ -364,7 +370,7 @@ class Monitor:
                     etag=result.validators.etag,
                     last_modified=result.validators.last_modified,
                     url=result.permanent_redirect,
-                    next_poll_at=next_poll(feed, now, floor=floor),
+                    next_poll_at=next_poll(feed, now, floor=server_floor(result, state)),
                     not_before=None,
                     seen=plan.seen,
                     seen_again=plan.seen_again,
@@ -372,6 +378,7 @@ class Monitor:
                     alerts=plan.alerts,
                     body_hash=body_hash,
                     rules_fingerprint=self.fingerprint,
+                    ttl=parsed.ttl,
                 )
             )
         for m in plan.messages:

@@ -57,7 +57,8 @@ _MIGRATIONS: tuple[str, ...] = (
         gone            INTEGER NOT NULL DEFAULT 0,
         notice          TEXT,
         body_hash       TEXT,
-        rules_fingerprint TEXT
+        rules_fingerprint TEXT,
+        ttl_seconds     REAL
     );
     CREATE TABLE seen (
         key           TEXT PRIMARY KEY,
@@ -131,6 +132,7 @@ class FeedState:
     notice: str | None = None  # the health problem an operator was last told about, if any
     body_hash: str | None = None  # of the last body parsed: an identical one is not parsed again
     rules_fingerprint: str | None = None  # the rules in force at the last parse
+    ttl: timedelta | None = None  # the feed's <ttl> at the last parse: a floor on the interval
 
     @classmethod
     def new(cls, name: str, url: str) -> FeedState:
@@ -193,6 +195,7 @@ class PollRecord:
     alerts: Sequence[NewAlert]
     body_hash: str | None = None
     rules_fingerprint: str | None = None
+    ttl: timedelta | None = None
 
 
 class StateLock:
@@ -371,7 +374,7 @@ class Store:
                    not_before = ?, last_attempt_at = ?, last_success_at = ?, last_status = ?,
                    last_error = NULL, failures = 0, backoff_seconds = NULL,
                    last_new_item_at = CASE WHEN ? THEN ? ELSE last_new_item_at END,
-                   body_hash = ?, rules_fingerprint = ? WHERE name = ?""",
+                   body_hash = ?, rules_fingerprint = ?, ttl_seconds = ? WHERE name = ?""",
                 (
                     rec.etag,
                     rec.last_modified,
@@ -386,6 +389,7 @@ class Store:
                     at,
                     rec.body_hash,
                     rec.rules_fingerprint,
+                    None if rec.ttl is None else rec.ttl.total_seconds(),
                     rec.feed,
                 ),
             )
@@ -629,7 +633,7 @@ class Store:
 _FEED_COLS = (
     "name, config_url, url, etag, last_modified, first_polled_at, next_poll_at, not_before, "
     "last_attempt_at, last_success_at, last_status, last_error, failures, backoff_seconds, "
-    "last_new_item_at, gone, notice, body_hash, rules_fingerprint"
+    "last_new_item_at, gone, notice, body_hash, rules_fingerprint, ttl_seconds"
 )
 
 
@@ -654,6 +658,7 @@ def _feed_row(r: Sequence[Any]) -> FeedState:
         notice=r[16],
         body_hash=r[17],
         rules_fingerprint=r[18],
+        ttl=None if r[19] is None else timedelta(seconds=r[19]),
     )
 
 

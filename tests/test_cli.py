@@ -362,10 +362,11 @@ def test_run_delivers_then_stops_cleanly_on_sigterm(
     notify_path = str(tmp_path / "notify.sock")
     notify.bind(notify_path)
     notify.settimeout(30)
-    env = {**os.environ, "NOTIFY_SOCKET": notify_path}
+    env = {**os.environ, "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "120000000"}
     proc = start_daemon(cfg, env)
     try:
         assert notify.recv(4096).decode().startswith("READY=1")
+        assert notify.recv(4096).decode() == "WATCHDOG=1"  # pinged from the polling tick
         json_sink.wait_for(1, timeout=20)  # well before the silent feed's 60 s deadline
         # A second daemon on the same state refuses to start.
         second = subprocess.run(
@@ -377,7 +378,9 @@ def test_run_delivers_then_stops_cleanly_on_sigterm(
         assert second.returncode == 75
         assert "another news-monitor is using this state" in second.stderr
         proc.send_signal(signal.SIGTERM)
-        assert notify.recv(4096).decode().startswith("STOPPING=1")
+        while (datagram := notify.recv(4096).decode()) == "WATCHDOG=1":
+            pass
+        assert datagram.startswith("STOPPING=1")
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

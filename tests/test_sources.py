@@ -260,3 +260,33 @@ def test_status_never_prints_feed_credentials(
     assert feeds["keyed"]["url"] == feed_server.url("/good.xml?token=***")
     assert main(["-c", str(cfg), "status"]) == 0
     assert "t0p-secret" not in capsys.readouterr().out
+
+
+def test_rss_ttl_raises_the_interval_also_after_a_304(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
+) -> None:
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from monitor.config import load_config
+    from monitor.service import Monitor
+    from monitor.store import Store
+
+    body = GOOD.replace(
+        b"<description>test</description>", b"<description>t</description><ttl>120</ttl>"
+    )
+    assert b"<ttl>120</ttl>" in body
+    feed_server.route("/ttl.xml", body=body, etag='"t1"')
+    cfg = load_config(config(tmp_path, feed_server, {"slow": "/ttl.xml"}, json_sink))
+    now = datetime.now(UTC)
+    store = Store(cfg.state_path)
+    monitor = Monitor(cfg, store, clock=lambda: now)
+    asyncio.run(monitor.run_once())
+    state = store.feed_state("slow")
+    assert state is not None and state.next_poll_at is not None
+    assert state.next_poll_at >= now + timedelta(minutes=108)  # 2 h, less 10% jitter
+    asyncio.run(monitor.run_once(force=True))  # answered 304
+    state = store.feed_state("slow")
+    assert state is not None and state.last_status == 304 and state.next_poll_at is not None
+    assert state.next_poll_at >= now + timedelta(minutes=108)
+    store.close()
