@@ -120,6 +120,7 @@ def configure(
             *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info if json else _noop,
+            _drop_none,
             scrub,
             renderer,
         ],
@@ -147,6 +148,15 @@ def configure(
 
 
 def _noop(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    return event
+
+
+def _drop_none(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Leave out keys without a value (``http_status`` of a DNS failure): less noise to read."""
+    for key in [k for k, v in event.items() if v is None]:
+        del event[key]
     return event
 
 

@@ -36,9 +36,10 @@ def test_json_lines_and_scrubbing_end_to_end() -> None:
     logs.configure(level="info", json=True, secrets=["hunter22"], stream=out)
     log = logs.get_logger()
     log.info("feed_fetched", feed="f", url="https://u:hunter22@example.org/rss?key=k9")
-    log.warning("alert_failed", detail="token hunter22 refused")
+    log.warning("alert_failed", detail="token hunter22 refused", http_status=None)
     lines = [json.loads(x) for x in out.getvalue().splitlines()]
     assert [x["event"] for x in lines] == ["feed_fetched", "alert_failed"]
     assert "hunter22" not in out.getvalue() and "k9" not in out.getvalue()
     assert lines[0]["url"] == "https://u:***@example.org/rss?key=***"
+    assert "http_status" not in lines[1]  # keys without a value are left out
     logs.configure(level="info", json=True)
