@@ -95,7 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(level=args.log_level or "info", json=json_logs)
     try:
         if args.command == "grep":
-            return cmd_grep(args, json_logs)
+            try:
+                return cmd_grep(args, json_logs)
+            except Exception as e:  # grep's contract: any error exits 2, never 1 ("no match")
+                log.critical("grep_failed", error=repr(e), exc_info=True)
+                return EXIT_USAGE
         config_path = find_config(args.config)
         try:
             config = load_config(config_path)
@@ -187,7 +191,7 @@ def cmd_status(config: Config, *, as_json: bool) -> int:
     """Each configured feed's health, read from the state without taking the lock."""
     from monitor.health import FAILING, GONE, assess, health_record
     from monitor.logs import redact_url
-    from monitor.store import Store
+    from monitor.store import FeedState, Store
 
     store = Store(config.state_path, readonly=True)
     try:
@@ -197,7 +201,7 @@ def cmd_status(config: Config, *, as_json: bool) -> int:
         for feed in config.feeds:
             state = states.get(feed.name)
             if state is None or state.config_url != feed.url:
-                continue  # not polled since it was added or its URL changed
+                state = FeedState.new(feed.name, feed.url)  # added or moved since the last run
             health = assess(feed, state, now, config.defaults.failure_threshold)
             if not feed.enabled:
                 health = type(health)("disabled", "enabled: false")

@@ -65,7 +65,7 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=value)
+        return _bounded(value)
     if not isinstance(value, str):
         raise ValueError("expected a duration such as 90s, 10m, 2h or 1d")
     text = value.strip().replace(" ", "")
@@ -77,7 +77,17 @@ def parse_duration(value: object) -> timedelta:
         pos = m.end()
     if not text or pos != len(text):
         raise ValueError(f"invalid duration {value!r}: expected e.g. 90s, 10m, 2h, 1d or 1h30m")
-    return timedelta(seconds=total)
+    return _bounded(total)
+
+
+MAX_DURATION = timedelta(days=3650)
+
+
+def _bounded(seconds: float) -> timedelta:
+    # Beyond ten years nothing is meaningful, and date arithmetic would overflow at run time.
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError("a duration may be at most 3650d")
+    return timedelta(seconds=seconds)
 
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?", re.IGNORECASE)

@@ -303,13 +303,22 @@ def _env_proxy_host(url: urllib.parse.SplitResult, proxies: Mapping[str, str]) -
 # --- helpers for headers ---------------------------------------------------------------------
 
 
+# Servers' numbers are capped before they become timedeltas: `max-age=99999999999999` would
+# overflow timedelta and fail the feed on every poll. The scheduler caps them further.
+_MAX_HINT_SECONDS = 10**7  # about 115 days
+
+
+def _hint_seconds(digits: str) -> timedelta:
+    return timedelta(seconds=min(int(digits), _MAX_HINT_SECONDS))
+
+
 def _retry_after(value: str | None, now: datetime) -> timedelta | None:
     """Retry-After is delay-seconds or an HTTP-date (RFC 9110 section 10.2.3)."""
     if not value:
         return None
     value = value.strip()
     if value.isdigit():
-        return timedelta(seconds=int(value))
+        return _hint_seconds(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -332,7 +341,7 @@ def _max_age(value: str | None) -> timedelta | None:
         if name == "max-age":
             arg = arg.strip().strip('"')
             if arg.isdigit():
-                max_age = timedelta(seconds=int(arg))
+                max_age = _hint_seconds(arg)
     return max_age
 
 

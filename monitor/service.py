@@ -115,9 +115,11 @@ def plan_poll(
       silently (it may be years old: adding a feed must not flood).
     - An item alerts only while its eligibility is within ``max_age``, once per rule: a rule added
       or changed later still alerts the recent items it matches, old ones never.
-    - Items seen before are matched again only with ``match_seen`` (the rules changed since this
-      feed was last parsed): otherwise nothing about them can have changed, and re-matching every
-      listed item on every poll was most of the matching work.
+    - An item this feed recorded before is matched again only with ``match_seen`` (the rules
+      changed since the feed was last parsed): nothing else about it can have changed, and
+      re-matching every listed item on every poll was most of the matching work. An item first
+      recorded by another feed is always matched: its fields here (``feed:``, summary, max_age)
+      are this feed's own.
     """
     plan = Plan([], [], [], [], [])
     horizon = now - feed.max_age
@@ -133,7 +135,7 @@ def plan_poll(
         else:
             eligible_at = record.eligible_at
             plan.seen_again.append(key)
-            if not match_seen:
+            if not match_seen and record.feed == feed.name:
                 continue
         if eligible_at is None or eligible_at < horizon:
             continue
@@ -538,13 +540,17 @@ class Monitor:
         """Send the alerts waiting in the outbox; each is marked sent only once accepted.
 
         A failed alert is retried with backoff (1 minute doubling to an hour) and only to the
-        URLs that have not taken it yet; after ``DELIVERY_LIFETIME`` it is given up with its
+        URLs that have not taken it yet; after one failure, a channel's other alerts wait for the
+        next pass; after ``DELIVERY_LIFETIME`` it is given up with its
         reason (a dead letter, kept in the state and logged as an error). ``once`` retries
         everything still pending whatever the backoff, since cron already spaces its runs.
         """
         sent = failed = 0
         now = self.clock()
+        failing: set[str] = set()  # channels that failed in this pass: their other alerts wait
         for alert in self.store.pending_alerts(now if honour_backoff else None):
+            if alert.channel in failing:
+                continue
             bound = log.bind(rule=alert.rule, channel=alert.channel)
             channel = self.channels.get(alert.channel)
             if channel is None:
@@ -565,6 +571,9 @@ class Monitor:
                 bound.info("alert_sent", title=message.title, attempts=alert.attempts + 1)
                 continue
             failed += 1
+            # A channel that just timed out would cost its timeout again for each of its queued
+            # alerts, holding up every other channel's: try it again on the next pass.
+            failing.add(alert.channel)
             detail = "; ".join(f"{t.url}: {t.detail}" for t in result.targets if not t.ok)
             done = alert.done | {t.key for t in result.targets if t.ok}
             attempts = alert.attempts + 1
@@ -842,6 +851,13 @@ class Daemon:
             log.error("config_reload_failed", error="'state:' cannot change while running")
             return
         old = self.monitor
+        # Polls in flight belong to the old config: stop them (a cancelled poll has recorded
+        # nothing) so they cannot record under the old rules after the new ones made them due.
+        polls = list(self._in_flight.values())
+        for task in polls:
+            task.cancel()
+        if polls:
+            await asyncio.wait(polls, timeout=5)
         self.monitor = Monitor(config, old.store, clock=old.clock)
         if self.configure_logs is not None:
             self.configure_logs(config)

@@ -146,6 +146,7 @@ class SeenRecord:
     first_seen_at: datetime
     published_at: datetime | None
     eligible_at: datetime | None  # None: recorded silently, never alerts
+    feed: str = ""  # the feed that recorded it first
 
 
 @dataclass(frozen=True)
@@ -516,12 +517,13 @@ class Store:
         out: dict[str, SeenRecord] = {}
         for chunk in _chunks(keys, 500):
             marks = ",".join("?" * len(chunk))
-            for key, first, pub, elig in self._db.execute(
-                f"SELECT key, first_seen_at, published_at, eligible_at FROM seen "
+            for key, first, pub, elig, feed in self._db.execute(
+                f"SELECT key, first_seen_at, published_at, eligible_at, feed FROM seen "
                 f"WHERE key IN ({marks})",
                 chunk,
             ):
-                out[key] = SeenRecord(key, _dt(first) or datetime.now(UTC), _dt(pub), _dt(elig))
+                first_at = _dt(first) or datetime.now(UTC)
+                out[key] = SeenRecord(key, first_at, _dt(pub), _dt(elig), str(feed))
         return out
 
     def hits_lookup(self, keys: Sequence[str]) -> set[tuple[str, str]]:

@@ -107,3 +107,24 @@ def test_alert_for_a_removed_channel_is_given_up_with_a_reason(
     assert store.dead_alerts()[0][2] == "channel 'both' is no longer in the config"
     assert json_sink.messages == []
     store.close()
+
+
+def test_a_failing_channel_does_not_hold_up_the_others_in_a_pass(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
+) -> None:
+    feed_server.route(
+        "/news.xml",
+        body=rss([Entry(f"Putin sambut Kim Jong Un {i}", f"https://e/{i}") for i in range(3)]),
+    )
+    dead = f"json://127.0.0.1:{closed_port()}/x"
+    path = make_config(tmp_path, feed_server, [dead], channels=f'  good: ["{json_sink.url()}"]')
+    path.write_text(path.read_text().replace("notify: [both]", "notify: [both, good]"))
+    config = load_config(path)
+    store = Store(config.state_path)
+    report = asyncio.run(Monitor(config, store).run_once())
+    assert report.delivered == 3 and report.delivery_failed == 1
+    assert len(json_sink.messages) == 3
+    # The dead channel was tried once in the pass; its other alerts wait, untried.
+    attempts = sorted(a.attempts for a in store.pending_alerts(None))
+    assert attempts == [0, 0, 1]
+    store.close()

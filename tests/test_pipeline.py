@@ -95,9 +95,14 @@ def test_seen_item_alerts_for_a_new_rule_while_recent() -> None:
     p = plan([it], seen={rec.key: rec})
     assert [a.rule for a in p.alerts] == ["bali"]
     assert p.seen == [] and p.seen_again == [rec.key]
-    # Under the same rules as its last parse, a seen item is not matched again.
+    # Under the same rules as its last parse, an item this feed recorded is not matched again…
+    rec = SeenRecord(item_key(it), NOW - timedelta(hours=5), it.published, it.published, "f")
     p = plan([it], seen={rec.key: rec}, match_seen=False)
     assert p.alerts == [] and p.seen_again == [rec.key]
+    # …but one another feed recorded first is: its fields here are this feed's own.
+    other = SeenRecord(rec.key, rec.first_seen_at, it.published, it.published, "other-feed")
+    p = plan([it], seen={rec.key: other}, match_seen=False)
+    assert [a.rule for a in p.alerts] == ["bali"]
 
 
 def test_same_item_twice_in_one_feed_is_one_item() -> None:

@@ -83,6 +83,14 @@ def test_failing_feed_notifies_ops_once_then_recovery(
     assert len(ops) == 2 and "feed 'bad' has recovered" in ops[1].title
     code, feeds = status(cfg, capsys)
     assert code == 0 and feeds["bad"]["status"] == "ok"
+    # A feed added since the last run is listed as new.
+    cfg.write_text(
+        cfg.read_text().replace(
+            "rules:", f'  - {{name: added, url: "{feed_server.url("/x.xml")}"}}\nrules:'
+        )
+    )
+    _, feeds = status(cfg, capsys)
+    assert feeds["added"]["status"] == "new"
     # The table form names the columns and the feeds.
     assert main(["-c", str(cfg), "status"]) == 0
     table = capsys.readouterr().out
@@ -173,6 +181,10 @@ HOSTILE: dict[str, tuple[Hostile, str]] = {
     "truncated": (lambda s: {"body": GOOD[: len(GOOD) // 2]}, ""),
     "entities": (lambda s: {"body": ENTITY_BOMB}, ""),
     "author": (lambda s: {"body": HUGE_AUTHOR}, ""),
+    "maxage": (
+        lambda s: {"body": GOOD, "headers": {"Cache-Control": "max-age=99999999999999"}},
+        "",
+    ),
 }
 
 
