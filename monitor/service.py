@@ -7,9 +7,10 @@ hits + outbox, one transaction) -> ``notify`` (delivery; marked sent only on suc
 
 The schedule lives in the store: each feed's ``next_poll_at`` (and backoff) is in its row, and the
 scheduler fires short ticks that poll whichever feeds are due. A stuck fetch therefore delays only
-its own feed. Signal handlers only set an event; shutdown stops taking work, lets in-flight polls
-and deliveries finish within a deadline, then cancels what is left: an alert not yet marked sent
-stays in the outbox and goes out on the next start.
+its own feed. Signal handlers only set an event (or start a reload); shutdown stops taking work,
+cancels polls in flight (a cancelled poll has recorded nothing), lets the delivery in progress
+finish within a deadline, then cancels it: an alert not yet marked sent stays in the outbox and
+goes out on the next start.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from monitor.health import assess, notice
 from monitor.notify import AlertMessage, Channel, DeliveryResult, register_console_scheme, render
 from monitor.parse import FeedItem, ParsedFeed, ParseError, discover_feeds, parse_feed
 from monitor.rules import RuleMatch, RuleSet
-from monitor.store import FeedState, NewAlert, PollRecord, SeenUpdate, Store
+from monitor.store import FeedState, NewAlert, PollRecord, SeenRecord, SeenUpdate, Store
 
 log = logs.get_logger()
 
@@ -102,7 +103,7 @@ def plan_poll(
     items: Sequence[Keyed],
     now: datetime,
     first_poll: bool,
-    seen: Mapping[str, Any],
+    seen: Mapping[str, SeenRecord],
     hits: set[tuple[str, str]],
     ruleset: RuleSet,
     rule_channels: Mapping[str, tuple[str, ...]],
@@ -339,6 +340,7 @@ class Monitor:
             result, parsed = found
             # Remember the discovered feed as the effective URL (as a permanent redirect is).
             result = dataclasses.replace(result, permanent_redirect=result.url)
+            body_hash = hashlib.blake2b(result.body, digest_size=16).hexdigest()
         items = parsed.items
         keyed = key_items(items)
         keys = [k.key for k in keyed]
