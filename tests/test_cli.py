@@ -514,3 +514,13 @@ def test_grep_a_web_page_uses_its_advertised_feed(
     served.route("/", body=page + b"</head><body>Berita</body></html>", content_type="text/html")
     assert main(["grep", "--allow-private", "Bali", served.url("/")]) == 0
     assert "Cuaca Bali hari ini" in capsys.readouterr().out
+
+
+def test_check_warns_when_and_and_or_mix_without_parentheses(
+    tmp_path: Path, served: FeedServer, json_sink: JsonSink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = write_config(tmp_path, served, {"chat": [json_sink.url()]}, query="Kim OR Putin AND Bali")
+    assert main(["-c", str(cfg), "check"]) == 0
+    err = capsys.readouterr().err
+    wl = tmp_path / "watchlists" / "w.yaml"
+    assert f"{wl}:3:12: warning: rule 'kim-putin': query mixes AND and OR" in err
