@@ -346,13 +346,9 @@ class Store:
         row = self._db.execute(f"SELECT {_FEED_COLS} FROM feeds WHERE name = ?", (name,)).fetchone()
         return None if row is None else _feed_row(row)
 
-    def feed_states(self, names: Iterable[str] | None = None) -> list[FeedState]:
+    def feed_states(self) -> list[FeedState]:
         rows = self._db.execute(f"SELECT {_FEED_COLS} FROM feeds ORDER BY name").fetchall()
-        states = [_feed_row(r) for r in rows]
-        if names is not None:
-            wanted = set(names)
-            states = [s for s in states if s.name in wanted]
-        return states
+        return [_feed_row(r) for r in rows]
 
     def due_feeds(self, names: Iterable[str], now: datetime) -> list[FeedState]:
         """The feeds among ``names`` whose next poll time has come, oldest first."""

@@ -402,14 +402,9 @@ def test_run_without_reachable_feeds_says_so_and_keeps_running(
     cfg.write_text(text.replace(f"127.0.0.1:{served.port}", f"127.0.0.1:{port}"))
     proc = start_daemon(cfg)
     try:
-        assert proc.stderr is not None
-        events = []
-        for line in proc.stderr:
-            events.append(json.loads(line))
-            if events[-1]["event"] == "feeds_unreachable":
-                break
-        assert events[-1]["event"] == "feeds_unreachable"
-        assert any(e["event"] == "feed_failed" and e["feed"] == "news" for e in events)
+        reader = EventReader(proc)
+        reader.wait_for("feeds_unreachable")
+        assert reader.wait_for("feed_failed")["feed"] == "news"
         assert proc.poll() is None  # still running
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
