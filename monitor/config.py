@@ -37,6 +37,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.dedup.similarity import DEFAULT_THRESHOLD
 from monitor.errors import ConfigError, ConfigErrors
 
 DEFAULT_CONFIG_LOCATIONS = ("config/monitor.yaml", "/etc/news-monitor/monitor.yaml")
@@ -81,6 +82,15 @@ def parse_duration(value: object) -> timedelta:
 
 
 MAX_DURATION = timedelta(days=3650)
+
+
+def _fmt(d: timedelta) -> str:
+    """A duration as a user writes it: 48h, 30d, 90s."""
+    seconds = int(d.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _bounded(seconds: float) -> timedelta:
@@ -189,6 +199,49 @@ class FeedConfig(_Model):
         return self
 
 
+OnRepeat = Literal["suppress", "update", "alert"]
+# How alike two headlines must be to tell one story (see monitor/dedup/similarity.py).
+Similarity = Annotated[float, Field(ge=0.5, le=1.0)]
+
+
+class DedupSettings(_Model):
+    """Story dedup: how a hit that repeats a story already alerted for its rule is handled."""
+
+    window: Duration = timedelta(hours=48)
+    on_repeat: OnRepeat = "suppress"
+    update_every: Duration = timedelta(hours=6)
+    similarity: Similarity = DEFAULT_THRESHOLD
+
+    @model_validator(mode="after")
+    def _sane(self) -> DedupSettings:
+        _check_dedup(self.window, self.update_every)
+        return self
+
+
+class DedupOverride(_Model):
+    """A rule's own ``dedup:``; what it leaves out comes from the top-level ``dedup:``."""
+
+    window: Duration | None = None
+    on_repeat: OnRepeat | None = None
+    update_every: Duration | None = None
+    similarity: Similarity | None = None
+
+    @model_validator(mode="after")
+    def _sane(self) -> DedupOverride:
+        _check_dedup(self.window, self.update_every)
+        return self
+
+    def over(self, base: DedupSettings) -> DedupSettings:
+        return base.model_copy(update=self.model_dump(exclude_none=True))
+
+
+def _check_dedup(window: timedelta | None, update_every: timedelta | None) -> None:
+    if window is not None and window < timedelta(minutes=1):
+        raise ValueError("window must be at least 1m (to turn story dedup off: on_repeat: alert)")
+    if update_every is not None and update_every < timedelta(minutes=1):
+        raise ValueError("update_every must be at least 1m")
+
+
 class Examples(_Model):
     match: tuple[str, ...] = ()
     no_match: tuple[str, ...] = ()
@@ -200,6 +253,7 @@ class RuleConfig(_Model):
     notify: tuple[Name, ...] = ()
     enabled: StrictBool = True
     examples: Examples = Examples()
+    dedup: DedupOverride = DedupOverride()
 
     _norm_notify = field_validator("notify", mode="before")(_one_or_many)
 
@@ -219,6 +273,7 @@ class MonitorFile(_Model):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     defaults: Defaults = Defaults()
     fetch: FetchSettings = FetchSettings()
+    dedup: DedupSettings = DedupSettings()
     channels: dict[Name, tuple[str, ...]] = {}
     ops: Name | None = None
     feeds: tuple[FeedConfig, ...] = ()
@@ -278,6 +333,8 @@ class Rule:
     enabled: bool
     examples: Examples
     position: Position  # where the query stands, for errors found after loading
+    # The top-level dedup: with the rule's own over it.
+    dedup: DedupSettings = field(default_factory=DedupSettings)
 
 
 @dataclass(frozen=True)
@@ -661,6 +718,18 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
                         + (f" (known: {', '.join(sorted(main.channels))})" if main.channels else "")
                     )
                 )
+        dedup = rc.dedup.over(main.dedup)
+        if dedup.window > main.defaults.retention:
+            where = [*loc, "dedup", "window"] if rc.dedup.window else ["dedup", "window"]
+            errors.append(
+                (d if rc.dedup.window else doc)
+                .position(where)
+                .error(
+                    f"rule {rc.name!r}: dedup window {_fmt(dedup.window)} is longer than "
+                    f"defaults.retention ({_fmt(main.defaults.retention)}): stories would be "
+                    "forgotten while still in their window"
+                )
+            )
         rules.append(
             Rule(
                 name=rc.name,
@@ -669,6 +738,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
                 enabled=rc.enabled,
                 examples=rc.examples,
                 position=d.position([*loc, "query"]),
+                dedup=dedup,
             )
         )
     if main.ops is not None and main.ops not in main.channels:

@@ -74,6 +74,8 @@ class AlertMessage:
     feed: str
     published: datetime | None  # aware UTC
     matched: tuple[str, ...]  # matched terms as they appear in the text, de-duplicated, in order
+    also: tuple[str, ...] = ()  # other outlets that carry the same story (story dedup)
+    followup: bool = False  # an "also reported by" follow-up to an alert already sent
 
 
 def clean_text(text: str, limit: int) -> str:
@@ -118,12 +120,14 @@ def _format_published(published: datetime, tz: zoneinfo.ZoneInfo) -> str:
 def render(alert: AlertMessage, tz: zoneinfo.ZoneInfo) -> tuple[str, str]:
     """(title, body) as plain text, safe to hand to any apprise service.
 
-    Title: ``[rule] headline``. Body lines: source (the feed name when the item names no
-    source), publication time in ``tz``, link, ``matched: term, term``.
+    Title: ``[rule] headline`` (``[rule] also reported: headline`` for a story follow-up).
+    Body lines: source (the feed name when the item names no source), publication time in
+    ``tz``, link, ``matched: term, term``, ``also reported by: outlet, outlet``.
     """
     rule = clean_text(alert.rule, 80)
     headline = clean_text(alert.title, TITLE_MAX) or "(no title)"
-    title = clean_text(f"[{rule}] {headline}", TITLE_MAX)
+    marker = "also reported: " if alert.followup else ""
+    title = clean_text(f"[{rule}] {marker}{headline}", TITLE_MAX)
 
     lines: list[str] = []
     source = clean_text(alert.source or "", _SOURCE_MAX)
@@ -141,6 +145,9 @@ def render(alert: AlertMessage, tz: zoneinfo.ZoneInfo) -> tuple[str, str]:
     terms = list(dict.fromkeys(terms))
     if terms:
         lines.append(_clip("matched: " + ", ".join(terms), _MATCHED_MAX))
+    also = list(dict.fromkeys(t for t in (clean_text(a, 100) for a in alert.also) if t))
+    if also:
+        lines.append(_clip("also reported by: " + ", ".join(also), _MATCHED_MAX))
     body = _clip("\n".join(lines), BODY_MAX)
     return title, body
 

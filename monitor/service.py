@@ -30,15 +30,26 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from monitor import logs
-from monitor.config import Config, Feed, compile_rules, load_config
-from monitor.dedup import Keyed, key_items
+from monitor.config import Config, DedupSettings, Feed, compile_rules, load_config
+from monitor.dedup import Keyed, is_google_news, key_items
+from monitor.dedup.similarity import Evidence
+from monitor.dedup.stories import Candidate, Member, StoryBook, evidence_of
 from monitor.errors import ConfigError, MonitorError
 from monitor.fetch import Fetched, Fetcher, FetchFailed, FetchLimits, NotModified, Validators
 from monitor.health import assess, notice
 from monitor.notify import AlertMessage, Channel, DeliveryResult, register_console_scheme, render
 from monitor.parse import FeedItem, ParsedFeed, ParseError, discover_feeds, parse_feed
 from monitor.rules import RuleMatch, RuleSet
-from monitor.store import FeedState, NewAlert, PollRecord, SeenRecord, SeenUpdate, Store
+from monitor.store import (
+    FeedState,
+    NewAlert,
+    PollRecord,
+    SeenRecord,
+    SeenUpdate,
+    Store,
+    StoryInfo,
+    StoryMember,
+)
 
 log = logs.get_logger()
 
@@ -71,6 +82,9 @@ class Plan:
     hits: list[tuple[str, str]]
     alerts: list[NewAlert]
     messages: list[AlertMessage]
+    story_members: list[StoryMember] = field(default_factory=list)
+    followups: list[tuple[str, str]] = field(default_factory=list)
+    joined: list[tuple[StoryMember, str]] = field(default_factory=list)  # (member, story title)
 
 
 def item_fields(item: FeedItem) -> dict[str, str]:
@@ -97,6 +111,31 @@ def matched_terms(match: RuleMatch, fields: Mapping[str, str]) -> tuple[str, ...
     return tuple(out)
 
 
+def item_evidence(item: FeedItem) -> Evidence:
+    """What story dedup weighs: the title, the item's own summary, Google News' related list.
+
+    A Google News item's description *is* the related list, so it is not a summary of its own.
+    """
+    own_summary = None if (item.related or is_google_news(item)) else item.summary
+    return evidence_of(item.title, own_summary, item.related)
+
+
+def outlet(item: FeedItem) -> str:
+    """How a follow-up names where an item came from: its publisher, else its feed."""
+    return item.source or item.feed
+
+
+@dataclass
+class _StoryDraft:
+    """A story being decided in one poll: its first alert (if created now) and its joiners."""
+
+    title: str
+    link: str | None
+    source: str | None
+    first: AlertMessage | None  # the alert of a story created in this poll
+    joiners: list[StoryMember] = field(default_factory=list)
+
+
 def plan_poll(
     *,
     feed: Feed,
@@ -108,6 +147,10 @@ def plan_poll(
     ruleset: RuleSet,
     rule_channels: Mapping[str, tuple[str, ...]],
     match_seen: bool = True,
+    stories: StoryBook | None = None,
+    policies: Mapping[str, DedupSettings] | None = None,
+    story_info: Callable[[list[tuple[str, str]]], Mapping[tuple[str, str], StoryInfo]]
+    | None = None,
 ) -> Plan:
     """Decide what one poll's items change.
 
@@ -121,9 +164,16 @@ def plan_poll(
       re-matching every listed item on every poll was most of the matching work. An item first
       recorded by another feed is always matched: its fields here (``feed:``, summary, max_age)
       are this feed's own.
+    - A hit that tells a story already alerted for its rule within ``dedup.window`` joins that
+      story (``stories``) instead of alerting: recorded, and with ``on_repeat: update`` named in
+      at most one "also reported by" follow-up per ``update_every``. Hits that join a story
+      created in the same poll are named in that story's first alert instead.
     """
     plan = Plan([], [], [], [], [])
     horizon = now - feed.max_age
+    drafts: dict[tuple[str, str], _StoryDraft] = {}
+    pending: dict[str, list[Member]] = {}
+    firsts: list[tuple[str, str, AlertMessage]] = []  # (key, rule, message) of new alerts
     for keyed in items:
         key, item = keyed.key, keyed.item
         record = seen.get(key)
@@ -141,6 +191,7 @@ def plan_poll(
         if eligible_at is None or eligible_at < horizon:
             continue
         fields = item_fields(item)
+        evidence: Evidence | None = None
         for match in ruleset.match(fields):
             if (key, match.rule) in hits or match.rule not in rule_channels:
                 continue
@@ -154,15 +205,130 @@ def plan_poll(
                 matched=matched_terms(match, fields),
             )
             plan.hits.append((key, match.rule))
-            plan.alerts.append(
-                NewAlert(key, match.rule, rule_channels[match.rule], message_to_payload(message))
+            policy = (policies or {}).get(match.rule)
+            if stories is None or policy is None or policy.on_repeat == "alert":
+                firsts.append((key, match.rule, message))
+                continue
+            evidence = evidence or item_evidence(item)
+            candidate = Candidate(key, evidence, item.title, outlet(item))
+            placement = stories.place(
+                match.rule,
+                candidate,
+                since=(now - policy.window).timestamp(),
+                threshold=policy.similarity,
+                pending=pending.get(match.rule, ()),
             )
-            plan.messages.append(message)
+            story = placement.story or key
+            member = StoryMember(
+                rule=match.rule,
+                key=key,
+                story=story,
+                title=item.title,
+                summary=item.summary if evidence.summary is not None else None,
+                related=item.related,
+                source=item.source,
+                link=item.link,
+                feed=feed.name,
+                published_at=item.published,
+                joined_at=now,
+                similarity=placement.verdict.score if placement.joins else None,
+                reason=placement.verdict.reason if placement.joins else "first",
+                announced=not placement.joins,
+            )
+            plan.story_members.append(member)
+            pending.setdefault(match.rule, []).append(
+                Member(story, key, now.timestamp(), evidence, item.title, outlet(item))
+            )
+            if not placement.joins:
+                if evidence.title.skip and not evidence.related:
+                    log.debug(
+                        "story_not_compared",
+                        rule=match.rule,
+                        title=item.title[:120],
+                        reason=evidence.title.skip,
+                    )
+                drafts[(match.rule, key)] = _StoryDraft(item.title, item.link, item.source, message)
+                firsts.append((key, match.rule, message))
+                continue
+            draft = drafts.get((match.rule, story))
+            if draft is None:
+                draft = drafts[(match.rule, story)] = _StoryDraft("", None, None, None)
+            draft.joiners.append(member)
+            matched = placement.matched.title if placement.matched else ""
+            plan.joined.append((member, matched))
+    _settle_stories(plan, drafts, firsts, feed, now, policies or {}, story_info)
+    for key, rule, message in firsts:
+        plan.alerts.append(NewAlert(key, rule, rule_channels[rule], message_to_payload(message)))
+        plan.messages.append(message)
     return plan
 
 
+def _settle_stories(
+    plan: Plan,
+    drafts: Mapping[tuple[str, str], _StoryDraft],
+    firsts: list[tuple[str, str, AlertMessage]],
+    feed: Feed,
+    now: datetime,
+    policies: Mapping[str, DedupSettings],
+    story_info: Callable[[list[tuple[str, str]]], Mapping[tuple[str, str], StoryInfo]] | None,
+) -> None:
+    """What the poll's story joins send: nothing, a line in a new alert, or one follow-up."""
+    joined = [(rs, d) for rs, d in drafts.items() if d.joiners]
+    if not joined:
+        return
+    older = [rs for rs, d in joined if d.first is None]
+    infos = story_info(older) if story_info is not None and older else {}
+    announced: set[tuple[str, str]] = set()
+    extra: list[tuple[str, str, AlertMessage]] = []
+    for (rule, story), draft in joined:
+        outlets = tuple(dict.fromkeys(m.source or m.feed for m in draft.joiners))
+        if draft.first is not None:
+            # The story starts in this poll: its one alert names the other outlets.
+            i = next(n for n, (k, r, _) in enumerate(firsts) if (k, r) == (story, rule))
+            mine = draft.first.source or draft.first.feed
+            also = tuple(o for o in outlets if o != mine)
+            firsts[i] = (story, rule, dataclasses.replace(draft.first, also=also))
+            announced.add((rule, story))
+            continue
+        policy = policies.get(rule)
+        info = infos.get((rule, story))
+        if policy is None or policy.on_repeat != "update" or info is None:
+            continue
+        if info.updated_at is not None and now - info.updated_at < policy.update_every:
+            continue  # named in the next follow-up, if another outlet joins after the pause
+        known = {info.source, *info.announced}
+        names = tuple(o for o in dict.fromkeys((*info.unannounced, *outlets)) if o not in known)
+        if not names:
+            continue  # only outlets already named: nothing new to tell
+        last = draft.joiners[-1]
+        extra.append(
+            (
+                last.key,
+                rule,
+                AlertMessage(
+                    rule=rule,
+                    title=info.title,
+                    link=info.link,
+                    source=info.source,
+                    feed=feed.name,
+                    published=None,
+                    matched=(),
+                    also=names,
+                    followup=True,
+                ),
+            )
+        )
+        announced.add((rule, story))
+    firsts.extend(extra)
+    plan.followups.extend(sorted(announced))
+    plan.story_members[:] = [
+        dataclasses.replace(m, announced=True) if (m.rule, m.story) in announced else m
+        for m in plan.story_members
+    ]
+
+
 def message_to_payload(m: AlertMessage) -> dict[str, Any]:
-    return {
+    payload: dict[str, Any] = {
         "rule": m.rule,
         "title": m.title,
         "link": m.link,
@@ -171,6 +337,11 @@ def message_to_payload(m: AlertMessage) -> dict[str, Any]:
         "published": m.published.isoformat() if m.published else None,
         "matched": list(m.matched),
     }
+    if m.also:
+        payload["also"] = list(m.also)
+    if m.followup:
+        payload["followup"] = True
+    return payload
 
 
 def payload_to_message(p: Mapping[str, Any]) -> AlertMessage:
@@ -183,6 +354,20 @@ def payload_to_message(p: Mapping[str, Any]) -> AlertMessage:
         feed=str(p.get("feed", "")),
         published=datetime.fromisoformat(published) if published else None,
         matched=tuple(p.get("matched", ())),
+        also=tuple(p.get("also", ())),
+        followup=bool(p.get("followup", False)),
+    )
+
+
+def story_member(m: StoryMember) -> Member:
+    """A stored story member as the index keeps it."""
+    return Member(
+        m.story,
+        m.key,
+        m.joined_at.timestamp(),
+        evidence_of(m.title, m.summary, m.related),
+        m.title,
+        m.source or m.feed,
     )
 
 
@@ -266,9 +451,29 @@ class Monitor:
         self.ruleset: RuleSet = ruleset
         self.channels = {n: Channel(n, urls) for n, urls in config.channels.items()}
         self.rule_channels = {r.name: r.notify for r in config.enabled_rules()}
+        self.policies = {r.name: r.dedup for r in config.enabled_rules()}
         self.fingerprint = rules_fingerprint(config)
         if sync:
             self._sync_store()
+        self.stories = StoryBook()
+        self._load_stories()
+
+    @property
+    def story_window(self) -> timedelta:
+        """The longest dedup window of any rule: how far back the story index reaches."""
+        return max((p.window for p in self.policies.values()), default=timedelta(0))
+
+    def _load_stories(self) -> None:
+        """Rebuild the story index from the state: stories survive restarts and reloads."""
+        since = self.clock() - self.story_window
+        self.stories.load(
+            (m.rule, story_member(m))
+            for m in self.store.story_members(since)
+            if m.rule in self.policies
+        )
+
+    def expire_stories(self) -> int:
+        return self.stories.expire((self.clock() - self.story_window).timestamp())
 
     def _sync_store(self) -> None:
         self.store.sync_feeds(((f.name, f.url) for f in self.config.feeds), self.clock())
@@ -356,6 +561,9 @@ class Monitor:
             ruleset=self.ruleset,
             rule_channels=self.rule_channels,
             match_seen=reread,
+            stories=self.stories,
+            policies=self.policies,
+            story_info=self.store.stories_info,
         )
         state = dataclasses.replace(state, ttl=parsed.ttl)
         if result.permanent_redirect and result.permanent_redirect != state.url:
@@ -383,9 +591,27 @@ class Monitor:
                     body_hash=body_hash,
                     rules_fingerprint=self.fingerprint,
                     ttl=parsed.ttl,
+                    story_members=plan.story_members,
+                    followups=plan.followups,
                 )
             )
+        # Recorded (or a dry run, which shows what would happen across its feeds): the index
+        # learns the poll's hits only now, so a failed record leaves it as the state is.
+        for sm in plan.story_members:
+            self.stories.add(sm.rule, story_member(sm))
+        for sm, like in plan.joined:
+            bound.info(
+                "item_joined_story",
+                rule=sm.rule,
+                title=sm.title,
+                story=like,
+                similarity=round(sm.similarity or 0.0, 2),
+                reason=sm.reason,
+            )
         for m in plan.messages:
+            if m.followup:
+                bound.info("story_update_queued", rule=m.rule, title=m.title, also=list(m.also))
+                continue
             bound.info(
                 "item_matched", rule=m.rule, title=m.title, link=m.link, matched=list(m.matched)
             )
@@ -837,6 +1063,7 @@ class Daemon:
     async def _prune(self) -> None:
         m = self.monitor
         removed = m.store.prune(m.clock(), m.config.defaults.retention)
+        m.expire_stories()
         log.info("state_pruned", removed=removed)
 
     async def _reload(self) -> None:

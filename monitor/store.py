@@ -100,6 +100,42 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (feed, day)
     );
     """,
+    # 2: stories (story dedup). A story is named by the key of its first hit; ``updated_at`` is
+    # when its last "also reported by" follow-up was queued.
+    """
+    CREATE TABLE stories (
+        rule           TEXT NOT NULL,
+        story          TEXT NOT NULL,
+        title          TEXT NOT NULL,
+        link           TEXT,
+        source         TEXT,
+        created_at     REAL NOT NULL,
+        last_joined_at REAL NOT NULL,
+        members        INTEGER NOT NULL DEFAULT 1,
+        updated_at     REAL,
+        PRIMARY KEY (rule, story)
+    );
+    CREATE INDEX stories_last_joined ON stories(last_joined_at);
+    CREATE TABLE story_members (
+        rule         TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        story        TEXT NOT NULL,
+        title        TEXT NOT NULL,
+        summary      TEXT,
+        related      TEXT NOT NULL DEFAULT '[]',
+        source       TEXT,
+        link         TEXT,
+        feed         TEXT NOT NULL,
+        published_at REAL,
+        joined_at    REAL NOT NULL,
+        similarity   REAL,
+        reason       TEXT NOT NULL,
+        announced    INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (rule, key)
+    );
+    CREATE INDEX story_members_story ON story_members(rule, story);
+    CREATE INDEX story_members_joined ON story_members(joined_at);
+    """,
 )
 
 
@@ -179,6 +215,46 @@ class PendingAlert:
 
 
 @dataclass(frozen=True)
+class StoryMember:
+    """One hit's place in a story: the first hit of a new story, or one that joined it."""
+
+    rule: str
+    key: str
+    story: str
+    title: str
+    summary: str | None
+    related: tuple[str, ...]
+    source: str | None
+    link: str | None
+    feed: str
+    published_at: datetime | None
+    joined_at: datetime
+    similarity: float | None  # None for the story's first hit
+    reason: str  # why it joined ("first" for the first hit)
+    announced: bool  # it went out in an alert or a follow-up
+
+    @property
+    def first(self) -> bool:
+        return self.key == self.story
+
+
+@dataclass(frozen=True)
+class StoryInfo:
+    """What the poll path needs to know of a story to decide about a follow-up."""
+
+    rule: str
+    story: str
+    title: str
+    link: str | None
+    source: str | None
+    created_at: datetime
+    updated_at: datetime | None
+    members: int
+    unannounced: tuple[str, ...]  # outlets of members not yet named in a message
+    announced: tuple[str, ...] = ()  # outlets already named (in the alert or a follow-up)
+
+
+@dataclass(frozen=True)
 class PollRecord:
     """Everything one successful poll changes, written in one transaction."""
 
@@ -197,6 +273,8 @@ class PollRecord:
     body_hash: str | None = None
     rules_fingerprint: str | None = None
     ttl: timedelta | None = None
+    story_members: Sequence[StoryMember] = ()
+    followups: Sequence[tuple[str, str]] = ()  # (rule, story) whose follow-up is queued now
 
 
 class StateLock:
@@ -416,6 +494,7 @@ class Store:
                     for ch in a.channels
                 ],
             )
+            self._record_stories(db, rec)
             if rec.seen:
                 day = rec.at.astimezone(UTC).date().isoformat()
                 db.execute(
@@ -423,6 +502,56 @@ class Store:
                        ON CONFLICT(feed, day) DO UPDATE SET items = items + excluded.items""",
                     (rec.feed, day, len(rec.seen)),
                 )
+
+    @staticmethod
+    def _record_stories(db: sqlite3.Connection, rec: PollRecord) -> None:
+        at = _ts(rec.at)
+        for m in rec.story_members:
+            if m.first:
+                db.execute(
+                    """INSERT OR IGNORE INTO stories (rule, story, title, link, source,
+                       created_at, last_joined_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                    (m.rule, m.story, m.title[:500], m.link, m.source, at, at),
+                )
+            else:
+                db.execute(
+                    """UPDATE stories SET last_joined_at = ?, members = members + 1
+                       WHERE rule = ? AND story = ?""",
+                    (at, m.rule, m.story),
+                )
+        db.executemany(
+            """INSERT OR IGNORE INTO story_members (rule, key, story, title, summary, related,
+               source, link, feed, published_at, joined_at, similarity, reason, announced)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                (
+                    m.rule,
+                    m.key,
+                    m.story,
+                    m.title[:500],
+                    (m.summary or "")[:1000] or None,
+                    json.dumps(list(m.related[:10]), ensure_ascii=False),
+                    m.source,
+                    m.link,
+                    m.feed,
+                    _ts(m.published_at),
+                    _ts(m.joined_at),
+                    m.similarity,
+                    m.reason,
+                    int(m.announced),
+                )
+                for m in rec.story_members
+            ],
+        )
+        for rule, story in rec.followups:
+            db.execute(
+                "UPDATE stories SET updated_at = ? WHERE rule = ? AND story = ?",
+                (at, rule, story),
+            )
+            db.execute(
+                "UPDATE story_members SET announced = 1 WHERE rule = ? AND story = ?",
+                (rule, story),
+            )
 
     def record_not_modified(
         self,
@@ -534,6 +663,57 @@ class Store:
             )
         return out
 
+    # -- stories ------------------------------------------------------------------------------
+
+    def story_members(self, since: datetime, rule: str | None = None) -> list[StoryMember]:
+        """Members that joined since ``since`` (of one rule, or all), oldest first."""
+        rows = self._db.execute(
+            f"""SELECT {_MEMBER_COLS} FROM story_members WHERE joined_at >= ?
+                AND (? IS NULL OR rule = ?) ORDER BY joined_at, rowid""",
+            (_ts(since), rule, rule),
+        ).fetchall()
+        return [_member_row(r) for r in rows]
+
+    def members_of(self, rule: str, story: str) -> list[StoryMember]:
+        rows = self._db.execute(
+            f"""SELECT {_MEMBER_COLS} FROM story_members WHERE rule = ? AND story = ?
+                ORDER BY joined_at, rowid""",
+            (rule, story),
+        ).fetchall()
+        return [_member_row(r) for r in rows]
+
+    def stories_info(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoryInfo]:
+        """The stories named by ``(rule, story)`` pairs that exist, with their unsent members."""
+        out: dict[tuple[str, str], StoryInfo] = {}
+        for rule, story in set(pairs):
+            row = self._db.execute(
+                """SELECT title, link, source, created_at, updated_at, members FROM stories
+                   WHERE rule = ? AND story = ?""",
+                (rule, story),
+            ).fetchone()
+            if row is None:
+                continue
+            outlets: dict[bool, list[str]] = {True: [], False: []}
+            for outlet, announced in self._db.execute(
+                """SELECT COALESCE(source, feed), announced FROM story_members WHERE rule = ?
+                   AND story = ? ORDER BY joined_at, rowid""",
+                (rule, story),
+            ):
+                outlets[bool(announced)].append(str(outlet))
+            out[(rule, story)] = StoryInfo(
+                rule,
+                story,
+                str(row[0]),
+                row[1],
+                row[2],
+                _dt(row[3]) or datetime.now(UTC),
+                _dt(row[4]),
+                int(row[5]),
+                tuple(outlets[False]),
+                tuple(outlets[True]),
+            )
+        return out
+
     def prune(self, now: datetime, retention: timedelta) -> int:
         """Forget items not seen in any feed for ``retention``; keeps the file small over months.
 
@@ -545,6 +725,12 @@ class Store:
             n = db.execute("DELETE FROM seen WHERE last_seen_at < ?", (cutoff,)).rowcount
             db.execute("DELETE FROM hits WHERE matched_at < ?", (cutoff,))
             db.execute("DELETE FROM outbox WHERE COALESCE(sent_at, dead_at) < ?", (cutoff,))
+            # A story lives as long as its newest member: expiry follows the seen retention.
+            db.execute("DELETE FROM stories WHERE last_joined_at < ?", (cutoff,))
+            db.execute(
+                """DELETE FROM story_members WHERE NOT EXISTS (SELECT 1 FROM stories s
+                   WHERE s.rule = story_members.rule AND s.story = story_members.story)"""
+            )
             db.execute(
                 "DELETE FROM feed_days WHERE day < ?",
                 ((now - retention).date().isoformat(),),
@@ -657,6 +843,31 @@ def _feed_row(r: Sequence[Any]) -> FeedState:
         body_hash=r[17],
         rules_fingerprint=r[18],
         ttl=None if r[19] is None else timedelta(seconds=r[19]),
+    )
+
+
+_MEMBER_COLS = (
+    "rule, key, story, title, summary, related, source, link, feed, published_at, joined_at, "
+    "similarity, reason, announced"
+)
+
+
+def _member_row(r: Sequence[Any]) -> StoryMember:
+    return StoryMember(
+        rule=str(r[0]),
+        key=str(r[1]),
+        story=str(r[2]),
+        title=str(r[3]),
+        summary=r[4],
+        related=tuple(json.loads(r[5] or "[]")),
+        source=r[6],
+        link=r[7],
+        feed=str(r[8]),
+        published_at=_dt(r[9]),
+        joined_at=_dt(r[10]) or datetime.now(UTC),
+        similarity=r[11],
+        reason=str(r[12]),
+        announced=bool(r[13]),
     )
 
 

@@ -37,11 +37,30 @@ def poll(feed: str, at: datetime, seen=(), again=(), hits=(), alerts=()) -> Poll
 
 def test_migrates_and_reopens(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    assert store.schema_version == 1
+    assert store.schema_version == 2
     store.close()
     store = Store(tmp_path / "s.db")
-    assert store.schema_version == 1
+    assert store.schema_version == 2
     store.close()
+
+
+def test_upgrades_a_state_made_by_the_previous_release(tmp_path: Path) -> None:
+    """Schema 1 (before story dedup) upgrades in place, keeping what it knew."""
+    from monitor.store import _MIGRATIONS
+
+    db = sqlite3.connect(tmp_path / "s.db")
+    db.executescript(_MIGRATIONS[0])
+    db.execute("INSERT INTO hits (key, rule, matched_at) VALUES ('url:x', 'r', 1.0)")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    store = Store(tmp_path / "s.db")
+    try:
+        assert store.schema_version == 2
+        assert store.hits_lookup(["url:x"]) == {("url:x", "r")}
+        assert store.story_members(datetime(2000, 1, 1, tzinfo=UTC)) == []
+    finally:
+        store.close()
 
 
 def test_refuses_a_newer_schema(tmp_path: Path) -> None:
