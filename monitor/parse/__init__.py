@@ -20,6 +20,7 @@ them. This module may not parse anything itself: it only dispatches.
 
 from __future__ import annotations
 
+from monitor.parse.atom_fast import parse_atom
 from monitor.parse.discover import discover_feeds
 from monitor.parse.fallback import parse_with_feedparser
 from monitor.parse.fastxml import Decline
@@ -125,7 +126,9 @@ def _fast_parse(
 def _fast_parse_hardened(
     data: bytes, *, feed_name: str, url: str, content_type: str | None
 ) -> ParsedFeed | None:
+    # The root element decides; each path checks the rest and declines what it cannot promise.
+    fast = parse_rss if b"<rss" in data[:4096] else parse_atom
     try:
-        return parse_rss(data, feed_name=feed_name, url=url, content_type=content_type)
+        return fast(data, feed_name=feed_name, url=url, content_type=content_type)
     except Decline:
         return None

@@ -125,8 +125,13 @@ def fp_text(element: ET.Element, *, uri: bool = False) -> str:
         raise Decline("markup inside a text element")
     text = (element.text or "").strip()
     if uri and text:
-        text = _URIFIXER.sub(r"\1\3", text)
+        text = fp_uri(text)
     return fp_recode(text)
+
+
+def fp_uri(uri: str) -> str:
+    """feedparser's ``resolve_uri`` with no base (it is never given one): its URI fixer only."""
+    return _URIFIXER.sub(r"\1\3", uri)
 
 
 def fp_recode(text: str) -> str:
@@ -141,3 +146,13 @@ def fp_recode(text: str) -> str:
 def no_attributes(element: ET.Element, allowed: frozenset[str] = frozenset()) -> None:
     if element.attrib and not allowed.issuperset(element.attrib):
         raise Decline(f"attributes on <{element.tag}>")
+
+
+def inert(element: ET.Element, key: str, inert: frozenset[str]) -> None:
+    """Pass an element feedparser files away where we never look; else decline."""
+    if len(element):
+        raise Decline(f"nested markup in <{key}>")
+    if key in inert:
+        return
+    if key in FP_HANDLED or key in FP_RESERVED:
+        raise Decline(f"<{key}> may change a field we read")

@@ -18,11 +18,10 @@ from monitor.parse.assemble import assemble
 from monitor.parse.fastxml import (
     ENTITY_REF,
     FP,
-    FP_HANDLED,
-    FP_RESERVED,
     Decline,
     fp_key,
     fp_text,
+    inert,
     is_utf8,
     namespace_prefixes,
     no_attributes,
@@ -104,16 +103,6 @@ def _check_leaves(element: ET.Element, names: frozenset[str], prefixes: Mapping[
             raise Decline("unexpected element in image/textInput")
 
 
-def _inert(element: ET.Element, key: str, inert: frozenset[str]) -> None:
-    """Pass an element feedparser files away where we never look; else decline."""
-    if len(element):
-        raise Decline(f"nested markup in <{key}>")
-    if key in inert:
-        return
-    if key in FP_HANDLED or key in FP_RESERVED:
-        raise Decline(f"<{key}> may change a field we read")
-
-
 def parse_rss(
     data: bytes, *, feed_name: str, url: str, content_type: str | None
 ) -> ParsedFeed | None:
@@ -174,7 +163,7 @@ def parse_rss(
         elif key in ("skiphours", "skipdays"):
             _check_leaves(child, frozenset({"hour", "day"}), prefixes)
         else:
-            _inert(child, key, _FP_INERT_CHANNEL)
+            inert(child, key, _FP_INERT_CHANNEL)
     if not entries:
         raise Decline("no items")  # feedparser words the errors
     return assemble(feed, entries, feed_name=feed_name, url=url)
@@ -259,9 +248,9 @@ def _fast_rss_item(item: ET.Element, prefixes: Mapping[str, str]) -> dict[str, A
         elif key in ("media_group", "media_content"):
             # Containers for media leaves (credits, thumbnails) that feedparser files apart.
             for grandchild in child:
-                _inert(grandchild, fp_key(grandchild.tag, prefixes), _FP_INERT_ITEM)
+                inert(grandchild, fp_key(grandchild.tag, prefixes), _FP_INERT_ITEM)
         else:
-            _inert(child, key, _FP_INERT_ITEM)
+            inert(child, key, _FP_INERT_ITEM)
     if media_title and (not entry.get("title") or "source" in seen):
         # A non-empty <title> makes feedparser skip media:title, unless <source> reset that.
         raise Decline("media:title may stand in for the title")
