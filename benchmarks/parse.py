@@ -5,6 +5,9 @@ inputs that are slow without the parse stage's caps (bare feedparser is skipped 
 uncapped cost is known to be tens of seconds). The ratio is ours / bare; above 1 is the cost of
 the pre-pass and of turning HTML into plain text, below 1 is what the caps save.
 
+A second table puts every Atom fixture through ``parse_feed`` twice: on the fast path (when it
+takes the feed) and with ``fast=False``, through feedparser; the ratio is fast / feedparser.
+
 Options: ``--repeat=N`` (default 5; the best of N is reported).
 """
 
@@ -13,13 +16,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import feedparser
 
-from monitor.parse import ParseError, parse_feed
+from monitor.parse import ParseError, _fast_parse, parse_feed
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "feeds"
 
@@ -72,8 +76,8 @@ HOSTILE: dict[str, tuple[bytes, bool]] = {  # name -> (body, run bare feedparser
 }
 
 
-def _ours(body: bytes) -> object:
-    return parse_feed(body, feed_name="bench", url="https://bench.example/")
+def _ours(body: bytes, *, fast: bool = True) -> object:
+    return parse_feed(body, feed_name="bench", url="https://bench.example/", fast=fast)
 
 
 def _bare(body: bytes) -> object:
@@ -112,4 +116,27 @@ def main(options: list[str]) -> int:
         else:
             bare_text, ratio = f"{'skipped':>11}", f"{'':>6}"
         print(f"{name:<44} {len(body) / 1024:7.0f} {bare_text} {ours * 1000:11.1f} {ratio}")
+    if FIXTURES.is_dir():
+        _atom_rows(repeat)
     return 0
+
+
+def _atom_rows(repeat: int) -> None:
+    """Atom fixtures on the fast path against ``parse_feed(..., fast=False)``."""
+    root = re.compile(rb"<(?:[\w.-]+:)?feed[\s>]")  # an Atom root, not <feedburner:...>
+    atom = sorted(
+        p for p in FIXTURES.rglob("*") if p.is_file() and root.search(p.read_bytes()[:4096])
+    )
+    print(f"\nAtom fixtures: best of {repeat}, milliseconds")
+    print(f"{'input':<44} {'KiB':>7} {'feedparser':>11} {'fast path':>11} {'ratio':>6}")
+    for path in atom:
+        body = path.read_bytes()
+        taken = _fast_parse(body, feed_name="bench", url="https://bench.example/") is not None
+        slow = _best(functools.partial(_ours, body, fast=False), repeat)
+        if taken:
+            fast = _best(functools.partial(_ours, body), repeat)
+            fast_text, ratio = f"{fast * 1000:11.1f}", f"{fast / slow:6.2f}"
+        else:
+            fast_text, ratio = f"{'declined':>11}", f"{'':>6}"
+        name = str(path.relative_to(FIXTURES))
+        print(f"{name:<44} {len(body) / 1024:7.0f} {slow * 1000:11.1f} {fast_text} {ratio}")

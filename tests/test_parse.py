@@ -17,13 +17,12 @@ from monitor.parse import (
     FeedItem,
     ParsedFeed,
     ParseError,
-    _cap_author_fields,
-    _strip_doctype,
     discover_feeds,
     google_news_url,
     html_to_text,
     parse_feed,
 )
+from monitor.parse.harden import _cap_author_fields, _strip_doctype
 
 DATA = Path(__file__).parent / "data" / "feeds"
 URL = "https://kabar.example/feeds/main.xml"
