@@ -82,6 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("sources", nargs="+", metavar="SOURCE")
     g.add_argument("--json", action="store_true", help="one JSON object per matching item")
     g.add_argument(
+        "--stories",
+        action="store_true",
+        help="group the matching items by story, as story dedup would (members indented, "
+        "with their similarity)",
+    )
+    g.add_argument(
+        "--similarity",
+        type=_similarity,
+        metavar="S",
+        help="how alike headlines must be to join a story, 0.5-1.0 "
+        "(default: the config's dedup.similarity, else 0.70)",
+    )
+    g.add_argument(
         "--allow-private",
         action="store_true",
         help="allow fetching from private, loopback and link-local addresses",
@@ -333,12 +346,14 @@ def cmd_notify_test(config: Config, channel_name: str) -> int:
 
 def cmd_grep(args: argparse.Namespace, json_logs: bool | None) -> int:
     """grep for feeds: exit 0 if something matched, 1 if nothing did, 2 on any error."""
+    from monitor.dedup.similarity import DEFAULT_THRESHOLD
     from monitor.fetch import Fetcher, FetchFailed, FetchLimits, NotModified
     from monitor.parse import ParsedFeed, ParseError, parse_feed
     from monitor.rules import QueryError, RuleSet, parse_query
     from monitor.service import discover, item_fields
 
     aliases: dict[str, tuple[str, ...]] = {}
+    threshold = DEFAULT_THRESHOLD
     limits = FetchLimits(allow_private=bool(args.allow_private))
     if args.config:
         try:
@@ -348,6 +363,7 @@ def cmd_grep(args: argparse.Namespace, json_logs: bool | None) -> int:
             return EXIT_USAGE
         logs.configure(level=args.log_level or "info", json=json_logs, secrets=config.secrets)
         aliases = dict(config.aliases)
+        threshold = config.dedup.similarity
         from monitor.service import fetch_limits
 
         limits = fetch_limits(config)
@@ -392,6 +408,7 @@ def cmd_grep(args: argparse.Namespace, json_logs: bool | None) -> int:
     results = asyncio.run(fetch_all())
     errors = matched = 0
     out: TextIO = sys.stdout
+    found: list[tuple[Any, str, list[dict[str, Any]]]] = []
     for source, parsed in zip(args.sources, results, strict=True):
         if isinstance(parsed, str):
             print(f"news-monitor: {source}: {parsed}", file=sys.stderr)
@@ -414,26 +431,93 @@ def cmd_grep(args: argparse.Namespace, json_logs: bool | None) -> int:
                 for m in hits
                 for h in m.hits
             ]
-            if args.json:
-                record = {
-                    "title": item.title,
-                    "link": item.link,
-                    "published": item.published.isoformat() if item.published else None,
-                    "source": item.source,
-                    "feed": source,
-                    "matched": spans,
-                }
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            if args.stories:
+                found.append((item, source, spans))
+            elif args.json:
+                out.write(json.dumps(_grep_record(item, source, spans), ensure_ascii=False) + "\n")
             else:
-                terms = ", ".join(
-                    dict.fromkeys(s["term"] for s in spans if isinstance(s["term"], str))
-                )
-                when = item.published.strftime("%Y-%m-%d %H:%M UTC") if item.published else "-"
-                out.write(f"{item.title}\n    {item.link or '-'}\n    {when}  matched: {terms}\n")
+                _print_match(_grep_record(item, source, spans), out)
+    if args.stories:
+        _print_stories(found, args.similarity or threshold, out, as_json=args.json)
     out.flush()
     if errors:
         return EXIT_USAGE
     return EXIT_OK if matched else EXIT_FAILED
+
+
+def _similarity(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.5 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0.5 and 1.0")
+    return value
+
+
+def _grep_record(item: Any, source: str, spans: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "title": item.title,
+        "link": item.link,
+        "published": item.published.isoformat() if item.published else None,
+        "source": item.source,
+        "feed": source,
+        "matched": spans,
+    }
+
+
+def _print_stories(
+    found: list[tuple[Any, str, list[dict[str, Any]]]],
+    threshold: float,
+    out: TextIO,
+    *,
+    as_json: bool,
+) -> None:
+    """Cluster grep's matches as the daemon's story dedup would, and print them grouped.
+
+    Items are placed oldest first (the first report of a story names it), each against every
+    story so far: no window, since grep reads what the feeds list now.
+    """
+    from monitor.dedup.stories import Candidate, Member, StoryBook
+    from monitor.service import item_evidence, outlet
+
+    def when(x: tuple[Any, str, list[dict[str, Any]]]) -> float:
+        return x[0].published.timestamp() if x[0].published else float("inf")
+
+    book = StoryBook()
+    stories: dict[str, dict[str, Any]] = {}
+    for n, (item, source, spans) in enumerate(sorted(found, key=when)):
+        key = f"{n}"
+        evidence = item_evidence(item)
+        placement = book.place(
+            "query", Candidate(key, evidence, item.title), since=-1.0, threshold=threshold
+        )
+        story = placement.story or key
+        book.add("query", Member(story, key, 0.0, evidence, item.title, outlet(item)))
+        record = _grep_record(item, source, spans)
+        if placement.story is None:
+            stories[key] = {**record, "members": []}
+        else:
+            record["similarity"] = round(placement.verdict.score, 2)
+            record["reason"] = placement.verdict.reason
+            stories[story]["members"].append(record)
+    for group in stories.values():
+        if as_json:
+            out.write(json.dumps(group, ensure_ascii=False) + "\n")
+            continue
+        _print_match(group, out)
+        for m in group["members"]:
+            out.write(f"  + {m['similarity']:.2f}  {m['title']}  ({m['source'] or m['feed']})\n")
+            out.write(f"          {m['link'] or '-'}\n          {m['reason']}\n")
+
+
+def _print_match(record: dict[str, Any], out: TextIO) -> None:
+    terms = ", ".join(
+        dict.fromkeys(s["term"] for s in record["matched"] if isinstance(s["term"], str))
+    )
+    published = record["published"]
+    when = datetime.fromisoformat(published).strftime("%Y-%m-%d %H:%M UTC") if published else "-"
+    out.write(f"{record['title']}\n    {record['link'] or '-'}\n    {when}  matched: {terms}\n")
 
 
 def _source(s: str) -> str:

@@ -351,6 +351,7 @@ class Config:
     rules: tuple[Rule, ...]
     aliases: Mapping[str, tuple[str, ...]]
     watchlist_files: tuple[Path, ...]
+    dedup: DedupSettings = field(default_factory=DedupSettings)  # the top-level dedup:
     # Values that came from ${VAR}: the logger scrubs them from every event.
     secrets: frozenset[str] = field(default=frozenset())
     # The enabled rules, compiled once while loading (a RuleSet; compiling is the slow part).
@@ -759,6 +760,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         log_level=main.log_level,
         defaults=main.defaults,
         fetch=main.fetch,
+        dedup=main.dedup,
         channels=dict(main.channels),
         ops=main.ops,
         feeds=tuple(feeds),

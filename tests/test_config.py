@@ -365,3 +365,56 @@ def test_a_rejected_channel_url_never_logs_its_secret(
     captured = capfd.readouterr()
     assert "SECRETTOKEN123" not in captured.err + captured.out
     assert "probe: apprise logging still works" in captured.err
+
+
+DEDUP_BASE = """
+channels: {chat: "json://127.0.0.1:9/notify"}
+defaults: {retention: 30d}
+rules:
+  - name: r
+    query: gempa
+    notify: chat
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "rule_extra", "where", "message"),
+    [
+        (
+            "dedup: {window: 40d}\n",
+            "",
+            "7:17",
+            "dedup window 40d is longer than defaults.retention",
+        ),
+        ("", "    dedup: {window: 31d}\n", "7:21", "dedup window 31d is longer than"),
+        ("dedup: {window: 30s}\n", "", "7:8", "window must be at least 1m"),
+        ("dedup: {on_repeat: drop}\n", "", "7:20", "dedup.on_repeat: Input should be"),
+        ("dedup: {similarity: 0.2}\n", "", "7:21", "greater than or equal to 0.5"),
+        ("", "    dedup: {similarity: 1.5}\n", "7:25", "less than or equal to 1"),
+        ("", "    dedup: {update_every: 10s}\n", "7:12", "update_every must be at least 1m"),
+        ("", "    dedup: {windw: 2h}\n", "7:13", "unknown key 'windw'"),
+    ],
+)
+def test_dedup_settings_are_checked_with_their_position(
+    tmp_path: Path, extra: str, rule_extra: str, where: str, message: str
+) -> None:
+    cfg = write(tmp_path / "m.yaml", DEDUP_BASE + extra)
+    cfg.write_text(cfg.read_text().replace("notify: chat\n", "notify: chat\n" + rule_extra))
+    errors = errors_of(cfg)
+    assert any(f"m.yaml:{where}: " in e and message in e for e in errors), errors
+
+
+def test_dedup_defaults_and_a_rule_override(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "m.yaml", DEDUP_BASE + "dedup: {on_repeat: update}\n")
+    cfg.write_text(
+        cfg.read_text().replace("notify: chat\n", "notify: chat\n    dedup: {window: 6h}\n")
+    )
+    config = load_config(cfg, env={})
+    assert config.dedup.window == timedelta(hours=48)
+    rule = config.rules[0].dedup
+    assert (rule.window, rule.on_repeat, rule.update_every, rule.similarity) == (
+        timedelta(hours=6),
+        "update",
+        timedelta(hours=6),
+        0.70,
+    )

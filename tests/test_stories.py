@@ -274,3 +274,78 @@ def test_google_news_item_served_again_with_new_guid_and_link_is_the_same_item()
         }
     )
     assert item_key(first) == item_key(again)
+
+
+def test_the_daemon_sends_the_seed_story_once_to_the_sink(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
+) -> None:
+    """Four outlets' copies of one story through `news-monitor run`: one alert, not four."""
+    import signal
+
+    from tests.test_cli import EventReader, start_daemon
+
+    seed.serve_all(feed_server)
+    config = write_config(tmp_path, feed_server, json_sink, list(seed.FEEDS))
+    proc = start_daemon(config.path)
+    try:
+        reader = EventReader(proc)
+        for n in range(1, len(seed.FEEDS) + 1):
+            reader.wait_for("feed_fetched", count=n)
+        json_sink.wait_for(2)
+        proc.send_signal(signal.SIGTERM)  # drains what is queued, then exits
+        proc.wait(timeout=30)  # the reader owns stderr: no communicate()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    got = sorted(m.title for m in json_sink.messages)
+    assert got == [f"[gempa] {seed.M42}", f"[gempa] {seed.M51_CNN}"] or got == [
+        f"[gempa] {seed.M42}",
+        f"[gempa] {seed.M51_BERITABALI}",
+    ]
+    joined = [e for e in reader.events if e["event"] == "item_joined_story"]
+    assert len(joined) == 4  # three more copies of the M5,1 story, one of the M4,2 quake
+    store = Store(config.state_path, readonly=True)
+    try:
+        assert store.pending_count() == 0
+        assert len(store.sent_alerts()) == 2
+    finally:
+        store.close()
+
+
+def test_grep_stories_groups_matches_with_their_similarity(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor.cli import main
+
+    paths = []
+    for name, build in seed.FEEDS.items():
+        p = tmp_path / f"{name}.xml"
+        p.write_bytes(build())
+        paths.append(str(p))
+    assert main(["grep", "--stories", seed.RULE_QUERY, *paths]) == 0
+    out = capsys.readouterr().out
+    heads = [line for line in out.splitlines() if line and not line.startswith(" ")]
+    assert len(heads) == 2  # two stories
+    members = [line for line in out.splitlines() if line.startswith("  + ")]
+    assert len(members) == 4
+    assert all(0.7 <= float(line.split()[1]) <= 1.0 for line in members)
+    assert main(["grep", "--stories", "--json", seed.RULE_QUERY, *paths]) == 0
+    stories = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [len(s["members"]) for s in stories] == [1, 3]  # oldest story first
+    m = stories[1]["members"][0]
+    assert set(m) >= {"title", "link", "source", "feed", "similarity", "reason", "matched"}
+    assert 0.7 <= m["similarity"] <= 1.0
+    # A stricter threshold is the user's to try; the number guard holds at any threshold.
+    assert (
+        main(["grep", "--stories", "--json", "--similarity", "1.0", seed.RULE_QUERY, *paths]) == 0
+    )
+    strict = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(strict) >= 2
+    assert not any(
+        "M4,2" in m["title"] for s in strict if "M5,1" in s["title"] for m in s["members"]
+    )
+    with pytest.raises(SystemExit) as usage:
+        main(["grep", "--stories", "--similarity", "2", seed.RULE_QUERY, *paths])
+    assert usage.value.code == 2
+    assert "must be between 0.5 and 1.0" in capsys.readouterr().err
