@@ -24,6 +24,8 @@ BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     "fetch": _module("fetch"),
     "parse": _module("parse"),
     "polls": _module("polls"),
+    "dedup_quality": _module("dedup_quality"),
+    "dedup_speed": _module("dedup_speed"),
 }
 
 

@@ -34,6 +34,7 @@ Thresholds were chosen on labelled data (``python -m benchmarks dedup_quality``;
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
@@ -79,7 +80,7 @@ _GENERIC = frozenset(
     """
     live update updates breaking news latest today headlines highlights video videos photo
     photos watch berita terkini terbaru hari foto rpt wrapup focus report reports analysis
-    corrected exclusive global markets
+    corrected exclusive global markets terpopuler populer trending viral top
     """.split()  # noqa: SIM905
 )
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -101,6 +102,8 @@ class Headline:
     """Compared by characters (a no-space script)."""
     skip: str | None
     """Why the title alone cannot place it in a story (too short, generic, no words), or None."""
+    stems: frozenset[str] = frozenset()
+    """The stems of ``words``, computed once: every comparison reads them."""
 
     @property
     def comparable(self) -> bool:
@@ -153,7 +156,8 @@ def headline(title: str, *, summary: bool = False) -> Headline:
         text = "".join(w for w, _, _ in tokens)
         bigrams = tuple(dict.fromkeys(text[i : i + 2] for i in range(max(1, len(text) - 1))))
         skip = None if len(text) >= MIN_CHARS else f"shorter than {MIN_CHARS} characters"
-        return Headline(text, bigrams, numbers, frozenset(), True, skip)
+        bigrams = tuple(map(sys.intern, bigrams))
+        return Headline(text, bigrams, numbers, frozenset(), True, skip, frozenset(bigrams))
     words: list[str] = []
     acronyms: set[str] = set()
     capitals: set[str] = set()
@@ -192,7 +196,10 @@ def headline(title: str, *, summary: bool = False) -> Headline:
         skip = "no words" if not words else "only generic words"
     elif len(content) < MIN_WORDS:
         skip = f"fewer than {MIN_WORDS} content words"
-    return Headline(" ".join(words), tuple(words), numbers, entities, False, skip)
+    # Interned: the index keeps thousands of headlines that share most of their words.
+    kept = tuple(map(sys.intern, words))
+    stems = frozenset(sys.intern(stem(w)) for w in kept)
+    return Headline(" ".join(kept), kept, numbers, entities, False, skip, stems)
 
 
 def _numbers_conflict(a: Headline, b: Headline) -> bool:
@@ -201,11 +208,10 @@ def _numbers_conflict(a: Headline, b: Headline) -> bool:
 
 def _mentions(name: str, other: Headline) -> bool:
     """``name`` (or a form of it: Syria/Syrian, Israel/Israeli) occurs among ``other``'s words."""
-    root = stem(name)
-    if any(w == name or stem(w) == root or w.startswith(name) for w in other.words):
+    if stem(name) in other.stems:
         return True
     # "MtGox" and "Mt. Gox", "Al-Qaeda" and "Al Qaeda": the same name, written apart or not.
-    return len(name) >= 4 and name in "".join(other.words)
+    return len(name) >= 4 and name in other.text.replace(" ", "")
 
 
 def _names_conflict(a: Headline, b: Headline) -> bool:
@@ -218,8 +224,7 @@ def _word_score(a: Headline, b: Headline) -> float:
     """Shared content words over the shorter headline's, softened by the longer's (Dice-like)."""
     if not a.words or not b.words:
         return 0.0
-    stems_b = {stem(w) for w in b.words}
-    shared = sum(1 for w in a.words if stem(w) in stems_b)
+    shared = len(a.stems & b.stems)
     shorter, longer = sorted((len(a.words), len(b.words)))
     return min(1.0, 0.5 * shared / shorter + 0.5 * shared / longer)
 

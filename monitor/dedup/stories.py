@@ -26,14 +26,13 @@ from monitor.dedup.similarity import (
     Verdict,
     headline,
     judge,
-    stem,
 )
 
 __all__ = ["Candidate", "Member", "Placement", "StoryBook", "StoryIndex", "evidence_of"]
 
 MAX_QUERY_WORDS = 6  # the rarest words of a new hit that pick its candidates
-MAX_POSTINGS = 300  # of each word, the most recent members looked at
-MAX_CANDIDATES = 40  # members judged per check
+MAX_POSTINGS = 200  # of each word, the most recent members looked at
+MAX_CANDIDATES = 20  # members judged per check
 
 
 def evidence_of(title: str, summary: str | None = None, related: Sequence[str] = ()) -> Evidence:
@@ -81,9 +80,9 @@ class Candidate:
 
 
 def _index_words(ev: Evidence) -> set[str]:
-    words = {stem(w) for w in ev.title.words}
+    words = set(ev.title.stems)
     for r in ev.related:
-        words.update(stem(w) for w in r.words)
+        words.update(r.stems)
     return words
 
 
@@ -110,7 +109,10 @@ class StoryIndex:
         for w in words[:MAX_QUERY_WORDS]:
             for pos in self.postings[w][-MAX_POSTINGS:]:
                 counts[pos] = counts.get(pos, 0) + 1
-        ranked = sorted(counts, key=lambda p: (-counts[p], -p))
+        # One shared rare word cannot make two headlines of three or more words one story; it
+        # can when the new hit has a single indexed word (a short title with related headlines).
+        need = 2 if len(words) > 1 else 1
+        ranked = sorted((p for p, c in counts.items() if c >= need), key=lambda p: (-counts[p], -p))
         out: list[Member] = []
         for pos in ranked:
             m = self.members[pos]
