@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     "fetch": _module("fetch"),
     "parse": _module("parse"),
     "polls": _module("polls"),
+    "urls": _module("urls"),
 }
 
 
