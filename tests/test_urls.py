@@ -73,6 +73,36 @@ SAME = [
         "https://example.com/a?id=1",
     ),
     (
+        "Facebook mobile link shim",
+        "https://lm.facebook.com/l.php?u=https%3A%2F%2Fexample.com%2Fa",
+        "https://example.com/a",
+    ),
+    (
+        "Facebook www link shim",
+        "https://www.facebook.com/l.php?u=https%3A%2F%2Fexample.com%2Fa",
+        "https://example.com/a",
+    ),
+    (
+        "Instagram link shim",
+        "https://l.instagram.com/?u=https%3A%2F%2Fexample.com%2Fa&e=AT1",
+        "https://example.com/a",
+    ),
+    (
+        "YouTube redirect",
+        "https://www.youtube.com/redirect?event=video_description&q=https%3A%2F%2Fexample.com%2Fa",
+        "https://example.com/a",
+    ),
+    (
+        "LinkedIn redirect",
+        "https://www.linkedin.com/redir/redirect?url=https%3A%2F%2Fexample.com%2Fa&urlhash=x",
+        "https://example.com/a",
+    ),
+    (
+        "Slack redirect",
+        "https://slack-redir.net/link?url=https%3A%2F%2Fexample.com%2Fa",
+        "https://example.com/a",
+    ),
+    (
         "Bing News click",
         "http://www.bing.com/news/apiclick.aspx?ref=FexRss&aid=&url=https%3a%2f%2fexample.com%2fa",
         "https://example.com/a",
