@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     "polls": _module("polls"),
     "dedup_quality": _module("dedup_quality"),
     "dedup_speed": _module("dedup_speed"),
+    "urls": _module("urls"),
 }
 
 

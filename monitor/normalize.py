@@ -12,11 +12,15 @@ keeps, for every folded character, the span of original text it came from.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import unicodedata
 from typing import NamedTuple
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qs, unquote_plus, urlsplit, urlunsplit
+
+import idna
+from w3lib.url import canonicalize_url
 
 __all__ = [
     "Token",
@@ -265,6 +269,17 @@ def normalize_headline(text: str) -> str:
     return " ".join(word_runs(text))
 
 
+# --- URL identity ----------------------------------------------------------------------------
+#
+# RFC 3986 normalization (percent-escape case, unreserved escapes decoded, dot segments, query
+# sorted, non-ASCII percent-encoded) is w3lib's ``canonicalize_url``, the function Scrapy
+# fingerprints requests with. It was chosen by ``python -m benchmarks urls`` over the feed
+# captures: 2-4x faster than url-normalize, and url-normalize folds ``//`` inside a path
+# (``/plain/s3://bucket`` becomes ``s3:/bucket``), merging URLs that differ. w3lib's own IDNA step
+# is the IDNA 2003 codec, which maps ``faß.de`` to ``fass.de``, a different registered domain, so
+# non-ASCII hosts are encoded here first with ``idna`` (IDNA 2008, UTS 46 non-transitional).
+# Our rules on top fold what news sites do to one article URL; when in doubt two URLs stay apart.
+
 # Query parameters that identify a campaign or a click, never the article. Dropping them makes
 # the same story shared through different channels one URL.
 _TRACKING_PARAMS = frozenset(
@@ -299,6 +314,35 @@ _TRACKING_PARAMS = frozenset(
 )
 _TRACKING_PREFIXES = ("utm_", "pk_", "mtm_")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# The same site for desktop, phone and AMP readers. Only a leading label is folded, and only while
+# a registered name remains (``m.example.com`` -> ``example.com``, ``www.com`` stays).
+_HOST_PREFIXES = ("www.", "m.", "mobile.", "amp.")
+# ``?amp=1`` and ``?outputType=amp`` (Washington Post) ask for the AMP rendering of the article.
+_AMP_VALUES = frozenset({"", "1", "true"})
+_AMP_HTML_RE = re.compile(r"(?:\.amp)+(\.html?)$")
+_GOOGLE_HOST_RE = re.compile(r"google\.(?:com|[a-z]{2}|com?\.[a-z]{2})")
+# Google's AMP viewer and the AMP cache serve a publisher's page under their own host: the
+# original is in the path, ``s/`` meaning https.
+_GOOGLE_AMP_PATH_RE = re.compile(r"/amp/(s/)?(.+)")
+_AMP_CACHE_PATH_RE = re.compile(r"/[cv]/(s/)?(.+)")
+# Redirect wrappers whose target is a query parameter: (host after prefix folding, path) -> the
+# parameters to read, in order. Only these are unwrapped: t.co, bit.ly, lnkd.in,
+# feedproxy.google.com (``/~r/Feed/~3/TOKEN/``) and news.google.com carry an opaque token that
+# needs a request to resolve. feedsportal.com (``/l/0L...0A/story01.htm``) spells its target in an
+# undocumented escaping and closed in 2015: its links are kept as they are, apart from each other.
+_REDIRECT_PARAMS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("l.facebook.com", "/l.php"): ("u",),
+    ("lm.facebook.com", "/l.php"): ("u",),
+    ("facebook.com", "/l.php"): ("u",),
+    ("l.instagram.com", "/"): ("u",),
+    ("youtube.com", "/redirect"): ("q",),
+    ("bing.com", "/news/apiclick.aspx"): ("url",),
+    ("linkedin.com", "/redir/redirect"): ("url",),
+    ("slack-redir.net", "/link"): ("url",),
+}
+_MAX_UNWRAP = 4  # a wrapper wrapping a wrapper: bounded, as a loop of them is possible
+_MAX_PATH_ROUNDS = 8
+_ODD_ESCAPE_RE = re.compile(r"%(?![0-9A-F]{2})")  # w3lib writes escapes as %XX, uppercase
 
 
 def _is_tracking(key: str) -> bool:
@@ -306,35 +350,151 @@ def _is_tracking(key: str) -> bool:
     return k in _TRACKING_PARAMS or k.startswith(_TRACKING_PREFIXES)
 
 
+def _split_http(url: str) -> SplitResult | None:
+    """``url`` split, if it is an absolute http(s) URL with a host (else None)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not (parts.hostname or "").strip("."):
+        return None
+    _ = parts.port  # raises ValueError on a port out of range
+    return parts
+
+
+def _fold_host(host: str) -> str:
+    host = host.rstrip(".")  # ``example.com.`` is the same DNS name
+    if ":" in host:
+        return host  # IPv6 literal
+    while True:
+        for prefix in _HOST_PREFIXES:
+            if host.startswith(prefix) and "." in host[len(prefix) :]:
+                host = host[len(prefix) :]
+                break
+        else:
+            return host
+
+
+def _unwrap(parts: SplitResult) -> SplitResult | None:
+    """The article a redirect wrapper points at, if ``parts`` is one and its target is http(s)."""
+    host = _fold_host(parts.hostname or "")
+    path = parts.path
+    candidates: list[str] = []
+    if _GOOGLE_HOST_RE.fullmatch(host):
+        if path == "/url":
+            # Google Alerts and search results: /url?rct=j&sa=t&url=TARGET&ct=ga&usg=...
+            query = parse_qs(parts.query)
+            candidates = [v for key in ("url", "q") for v in query.get(key, [])[:1]]
+        elif m := _GOOGLE_AMP_PATH_RE.fullmatch(path):
+            candidates = [_from_path(m, parts.query)]
+    elif host.endswith(".cdn.ampproject.org"):
+        if m := _AMP_CACHE_PATH_RE.fullmatch(path):
+            candidates = [_from_path(m, parts.query)]
+    elif keys := _REDIRECT_PARAMS.get((host, path or "/")):
+        query = parse_qs(parts.query)
+        candidates = [v for key in keys for v in query.get(key, [])[:1]]
+    for candidate in candidates:
+        target = _split_http(candidate)
+        if target is not None:
+            return target
+    return None
+
+
+def _from_path(m: re.Match[str], query: str) -> str:
+    scheme = "https" if m.group(1) else "http"
+    return f"{scheme}://{m.group(2)}" + (f"?{query}" if query else "")
+
+
+def _keep_param(pair: str) -> bool:
+    key, _, value = pair.partition("=")
+    if _is_tracking(key):
+        return False
+    if key == "amp" and value.lower() in _AMP_VALUES:
+        return False
+    return not (key == "outputType" and value.lower() == "amp")
+
+
+def _fold_path(path: str) -> str:
+    """``/amp/`` segments, a trailing slash and ``.amp.html`` fold to the article's path.
+
+    ``path`` comes out of w3lib, which is not always a fixed point of itself, nor of our folding:
+    ``/%%30a`` becomes ``/%0a``, then ``/%0A``; ``/.;/`` folds to ``/.;``, which w3lib reads as
+    ``/.`` with empty parameters, that is ``/``. Such a path goes back through w3lib until
+    nothing changes it, so that canonicalizing stays idempotent; well-formed paths (escapes
+    already uppercase, nothing folded) skip the extra round.
+    """
+    for _ in range(_MAX_PATH_ROUNDS):
+        folded = "/".join(s for s in path.split("/") if s != "amp").rstrip("/")
+        folded = _AMP_HTML_RE.sub(r"\1", folded) or "/"
+        if folded == path and _ODD_ESCAPE_RE.search(path) is None:
+            break
+        again = urlsplit(canonicalize_url(f"http://h{folded}")).path
+        if again == path:
+            break
+        path = again
+    return path
+
+
+def _netloc(parts: SplitResult, host: str) -> str:
+    """``parts``' authority with ``host`` and without the scheme's default port."""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6 literal
+    port = parts.port
+    netloc = host if port is None or port == _DEFAULT_PORTS.get(parts.scheme) else f"{host}:{port}"
+    if "@" in parts.netloc:
+        netloc = f"{parts.netloc.rpartition('@')[0]}@{netloc}"
+    return netloc
+
+
+def _canonical(parts: SplitResult) -> str:
+    host = parts.hostname or ""
+    if not host.isascii():
+        with contextlib.suppress(idna.IDNAError):
+            host = idna.encode(host, uts46=True).decode("ascii")
+        # else not a valid IDNA 2008 name: w3lib encodes it as best it can
+    parts = parts._replace(scheme=parts.scheme.lower())
+    url = canonicalize_url(
+        urlunsplit(parts._replace(netloc=_netloc(parts, host))), keep_fragments=True
+    )
+    out = urlsplit(url)
+    out_host = out.hostname or ""
+    if not out_host.strip("."):
+        # A host w3lib cannot spell (``http://%2e/``) comes out empty: the input is its own key.
+        raise ValueError(url)
+    query = "&".join(p for p in out.query.split("&") if p and _keep_param(p))
+    fragment = out.fragment if out.fragment.startswith(("!", "/")) else ""
+    netloc = _netloc(out, _fold_host(out_host))
+    return urlunsplit((out.scheme, netloc, _fold_path(out.path), query, fragment))
+
+
 def canonical_url(url: str) -> str:
     """One spelling per article URL, for identity and dedup.
 
-    Lowercases scheme and host (RFC 3986 section 6.2.2.1), drops the default port and an empty
-    path becomes ``/`` (section 6.2.3), drops the fragment (never sent to the server), drops
-    tracking parameters and sorts the rest. Parameter bytes are kept as they were (no re-encoding),
-    so a server that cares about ``%20`` vs ``+`` still gets what it published. Anything that does
-    not parse as an absolute URL is returned unchanged.
+    Two links are the same item when they differ only in what never changes the article:
+
+    - spelling (RFC 3986 section 6.2.2): scheme and host case, percent-escape case (``%2f`` is
+      ``%2F``), escaped unreserved characters (``%7E`` is ``~``), ``.`` and ``..`` segments,
+      non-ASCII characters and their UTF-8 escapes, IDN hosts and their ``xn--`` form, the default
+      port, an empty path, a trailing slash, a trailing dot on the host, query order, ``+`` and
+      ``%20`` in the query;
+    - ``www.``, ``m.``, ``mobile.`` and ``amp.`` host prefixes;
+    - the AMP rendering: ``/amp/`` segments, a trailing ``/amp``, ``.amp.html``, ``?amp=1``,
+      ``?outputType=amp``;
+    - tracking parameters (``utm_*``, ``fbclid``, ...);
+    - fragments, except routes (``#!/news/1``, ``#/news/1``), which single-page sites use as the
+      article's address;
+    - redirect wrappers that carry the article's URL (Google Alerts ``google.com/url?url=``,
+      Facebook ``l.php?u=``, Google's AMP viewer and cache, ...): the article is what counts.
+
+    Everything else keeps two links apart, including http vs https and ``/a`` vs ``/a%2Fb``-style
+    escaped delimiters. Anything that is not an absolute http(s) URL is returned unchanged.
     """
     try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
+        parts = _split_http(url)
+        if parts is None:
+            return url
+        for _ in range(_MAX_UNWRAP):
+            target = _unwrap(parts)
+            if target is None:
+                break
+            parts = target
+        return _canonical(parts)
+    except ValueError:  # includes UnicodeError; a URL is data here, never a reason to fail
         return url
-    if not parts.scheme or not parts.netloc or parts.hostname is None:
-        return url
-    scheme = parts.scheme.lower()
-    host = parts.hostname.lower()
-    if ":" in host:
-        host = f"[{host}]"  # IPv6 literal
-    netloc = host
-    if port is not None and _DEFAULT_PORTS.get(scheme) != port:
-        netloc = f"{host}:{port}"
-    if parts.username is not None or parts.password is not None:
-        userinfo = parts.netloc.rpartition("@")[0]
-        netloc = f"{userinfo}@{netloc}"
-    path = parts.path
-    if not path and scheme in _DEFAULT_PORTS:
-        path = "/"
-    pairs = [p for p in parts.query.split("&") if p and not _is_tracking(p.partition("=")[0])]
-    query = "&".join(sorted(pairs))
-    return urlunsplit((scheme, netloc, path, query, ""))

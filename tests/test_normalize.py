@@ -124,7 +124,7 @@ def test_word_runs_keep_no_space_scripts_whole() -> None:
         ("http://example.com:8080/x", "http://example.com:8080/x"),
         ("https://x.id/berita?gclid=1&mc_cid=2&mc_eid=3&ref_src=t&igshid=4", "https://x.id/berita"),
         ("https://x.id/a?UTM_Medium=rss&id=5", "https://x.id/a?id=5"),
-        ("https://x.id/a?q=a%20b&p=c+d", "https://x.id/a?p=c+d&q=a%20b"),
+        ("https://x.id/a?q=a%20b&p=c+d", "https://x.id/a?p=c+d&q=a+b"),
         ("https://user:pw@Host.example/a", "https://user:pw@host.example/a"),
         ("http://[::1]:80/a", "http://[::1]/a"),
         ("https://x.id/a?", "https://x.id/a"),
