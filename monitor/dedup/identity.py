@@ -1,13 +1,13 @@
-"""Item identity: decides whether an item is new or one already seen.
+"""Item identity: decides whether an item is new or one already seen (stories: ``stories.py``).
 
 An item's key must survive what feeds do to their items between fetches, so that "one alert per
 item and rule" holds across restarts, feed renames and the same item arriving through two feeds:
 
 - Google News items are keyed by headline + publisher: their links are opaque redirect tokens and
   their guids are not stable for some publishers, so neither identifies the story.
-- Other items are keyed by their canonical link (scheme/host case, default ports, fragments and
-  tracking parameters such as ``utm_*`` removed), so the same article from two feeds, or with a
-  different tracking tag, is one item.
+- Other items are keyed by their canonical link (``monitor.normalize.canonical_url``: tracking
+  parameters, host prefixes, AMP forms and redirect wrappers folded, route fragments kept), so
+  the same article from two feeds, or with a different tracking tag, is one item.
 - Items without a link fall back to their guid; items with neither are keyed by headline and
   publisher, so an edited description does not make them new.
 
