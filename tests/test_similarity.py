@@ -33,6 +33,11 @@ SAME = [
     # Chinese and Japanese: compared by characters.
     ("普京抵达平壤与金正恩举行会谈", "普京抵达平壤 与金正恩会谈"),
     ("東京で震度5強の地震 けが人の情報なし", "東京で震度5強の地震、けが人の情報はなし"),
+    # An ALL-CAPS headline names nothing by its capitals.
+    (
+        "GEMPA M5,1 GUNCANG KARANGASEM, WARGA PANIK BERHAMBURAN KELUAR RUMAH",
+        "Gempa M5,1 guncang Karangasem di Bali, warga panik berhamburan",
+    ),
 ]
 
 DIFFERENT = [
@@ -44,6 +49,10 @@ DIFFERENT = [
     ("Putin meets Kim in Pyongyang", "Putin meets Xi in Beijing"),
     ("Presiden Jokowi resmikan bendungan di Bali", "Presiden Prabowo resmikan bendungan di Bali"),
     ("Two U.S. soldiers shot, killed by Afghan soldier", "Two British soldiers killed by Afghan"),
+    (  # "U.S." is one name, not two letters
+        "Two U.S. soldiers shot dead by Afghan police officer in Kandahar",
+        "Two British soldiers shot dead by Afghan police officer in Kandahar",
+    ),
     ("World Cup live: France 0-0 Germany", "World Cup live: Germany 0-0 Ghana"),
     ("Mt. Gox Files For US Chapter 15 Bankruptcy", "Sbarro Files For Chapter 11 Bankruptcy"),
     ("普京抵达平壤与金正恩举行会谈", "习近平抵达北京与普京举行会谈"),
@@ -91,6 +100,21 @@ def test_a_number_on_one_side_only_is_not_a_conflict() -> None:
 def test_short_headlines_need_a_closer_match() -> None:
     # Three content words each, two shared: enough for long headlines, not for these.
     assert not compare(headline("Bali floods kill"), headline("Bali floods recede")).same
+    # Three words against four, all three shared (0.88): three or fewer words need 0.90.
+    verdict = compare(headline("Bali floods kill"), headline("Bali floods kill dozens"))
+    assert not verdict.same and verdict.reason == "headline score 0.88 < 0.90"
+    # Four or five words need 0.10 more (0.73 here).
+    verdict = compare(
+        headline("Bali floods kill dozens villagers"),
+        headline("Bali floods kill dozens, thousands flee"),
+    )
+    assert not verdict.same and verdict.reason == "headline score 0.73 < 0.80"
+    # Six words or more need the threshold itself.
+    long = compare(
+        headline("Bali floods kill dozens across Jembrana district villages"),
+        headline("Bali floods kill dozens across Jembrana, thousands flee"),
+    )
+    assert long.same, long
 
 
 @pytest.mark.parametrize(

@@ -349,3 +349,36 @@ def test_grep_stories_groups_matches_with_their_similarity(
         main(["grep", "--stories", "--similarity", "2", seed.RULE_QUERY, *paths])
     assert usage.value.code == 2
     assert "must be between 0.5 and 1.0" in capsys.readouterr().err
+
+
+def test_the_index_judges_only_members_within_the_window() -> None:
+    from monitor.dedup.stories import Candidate, Member, StoryBook, evidence_of
+
+    book = StoryBook()
+    ev = evidence_of(seed.M51_CNN)
+    book.add("gempa", Member("s1", "s1", 1000.0, ev, seed.M51_CNN))
+    hit = Candidate("k2", evidence_of(seed.M51_BERITABALI), seed.M51_BERITABALI)
+    assert book.place("gempa", hit, since=999.0).story == "s1"
+    assert not book.place("gempa", hit, since=1001.0).joins  # its member is past the window
+    assert not book.place("other-rule", hit, since=0.0).joins  # stories are per rule
+    assert book.expire(1001.0) == 1 and len(book) == 0
+
+
+def test_pruning_forgets_stories_with_the_seen_state(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
+) -> None:
+    seed.serve_all(feed_server, START)
+    config = write_config(tmp_path, feed_server, json_sink, list(seed.FEEDS))
+    run(config, Clock(START))
+    stories = {("gempa", story) for story, _, _ in members(config)}
+    assert len(members(config)) == 6 and len(stories) == 2
+    store = Store(config.state_path)
+    try:
+        store.prune(START + timedelta(days=29), timedelta(days=30))
+        assert len(store.story_members(START - timedelta(days=1))) == 6  # still within retention
+        assert len(store.stories_info(stories)) == 2
+        store.prune(START + timedelta(days=31), timedelta(days=30))
+        assert store.story_members(START - timedelta(days=1)) == []
+        assert store.stories_info(stories) == {}
+    finally:
+        store.close()
