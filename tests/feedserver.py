@@ -6,9 +6,10 @@ Routes are configured per test::
         feed_server.route("/feed.xml", body=b"<rss/>", etag='"v1"')
         url = feed_server.url("/feed.xml")
 
-It runs ``http.server`` in a thread so both sync and asyncio tests can use it, binds only
-127.0.0.1, and records every request it saw (``feed_server.requests``). Handlers that wait (slow
-drip, silent) wait on the server's stop event, so teardown never hangs and no test sleeps.
+It runs ``http.server`` in a thread (tests/loopback.py: it stops at once) so both sync and asyncio
+tests can use it, binds only 127.0.0.1, and records every request it saw (``feed_server.requests``).
+Handlers that wait (slow drip, silent) wait on the server's stop event, so teardown never hangs
+and no test sleeps.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 
 import pytest
+
+from tests.loopback import LoopbackHTTPServer
 
 __all__ = [
     "FeedServer",
@@ -98,16 +101,12 @@ class FeedServer:
             def do_GET(self) -> None:
                 server._serve(self)
 
-        class Server(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-
+        class Server(LoopbackHTTPServer):
             def handle_error(self, request: object, client_address: object) -> None:
                 pass  # clients that hang up on purpose (deadline, size cap) are expected
 
-        self._httpd = Server(("127.0.0.1", 0), Handler)
-        self.port: int = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
+        self._httpd = Server(Handler)
+        self.port: int = self._httpd.port
 
     # --- configuration -----------------------------------------------------------------
 
@@ -125,14 +124,12 @@ class FeedServer:
         return frozenset({f"127.0.0.1:{self.port}"})
 
     def start(self) -> FeedServer:
-        self._thread.start()
+        self._httpd.start()
         return self
 
     def close(self) -> None:
         self.stop.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._httpd.stop()
 
     # --- serving -----------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from monitor.fetch import (
     address_refusal,
 )
 from monitor.parse import ParseError, parse_feed
-from tests.feedserver import FeedServer, gzip_bomb
+from tests.feedserver import FeedServer, closed_port, gzip_bomb
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Loopback</title><link>http://example.org/</link>
@@ -284,10 +284,7 @@ def test_html_instead_of_xml_fetches_but_does_not_parse(feed_server: FeedServer)
 
 
 def test_connection_refused() -> None:
-    # Bind a port, then close it: nothing listens there.
-    probe = FeedServer()
-    port = probe.port
-    probe._httpd.server_close()
+    port = closed_port()
     result = failed(
         fetch(None, f"http://127.0.0.1:{port}/", allow_private=frozenset({f"127.0.0.1:{port}"}))
     )
