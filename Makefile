@@ -29,8 +29,9 @@ lint: $(VENV)/.installed-dev
 types: $(VENV)/.installed-dev
 	$(BIN)/mypy monitor
 
+# Two workers halve the suite on two cores; `pytest` alone (one file, -k) stays serial.
 pytest: $(VENV)/.installed-dev
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 test: lint types pytest
 
