@@ -28,6 +28,7 @@ import pytest
 from tests.loopback import LoopbackHTTPServer
 
 __all__ = [
+    "Concurrency",
     "FeedServer",
     "Route",
     "SeenRequest",
@@ -82,6 +83,33 @@ def gzip_bomb(decoded_size: int) -> bytes:
         remaining -= n
     parts.append(compressor.flush())
     return b"".join(parts)
+
+
+class Concurrency:
+    """A route handler that counts requests in progress at once (``peak``).
+
+    Each request is held until ``expected`` requests have arrived, one more than ``limit`` is in
+    progress (a violation: everyone is released at once), or ``hold`` seconds pass. The hold
+    gives requests over the limit the time to arrive if the client would send them; a slow
+    machine can only hide a violation, never fail a client that keeps the limit.
+    """
+
+    def __init__(self, *, expected: int, limit: int, body: bytes, hold: float = 0.3) -> None:
+        self.expected, self.limit, self.body, self.hold = expected, limit, body, hold
+        self.arrived = self.active = self.peak = 0
+        self._cond = threading.Condition()
+
+    def __call__(self, seen: SeenRequest) -> Route:
+        with self._cond:
+            self.arrived += 1
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            self._cond.notify_all()
+            self._cond.wait_for(
+                lambda: self.arrived >= self.expected or self.active > self.limit, self.hold
+            )
+            self.active -= 1
+        return Route(body=self.body)
 
 
 class FeedServer:

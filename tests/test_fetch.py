@@ -25,7 +25,7 @@ from monitor.fetch import (
     address_refusal,
 )
 from monitor.parse import ParseError, parse_feed
-from tests.feedserver import FeedServer, closed_port, gzip_bomb
+from tests.feedserver import Concurrency, FeedServer, closed_port, gzip_bomb
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Loopback</title><link>http://example.org/</link>
@@ -399,6 +399,62 @@ def test_many_concurrent_fetches_share_the_session(feed_server: FeedServer) -> N
 
     results = asyncio.run(go())
     assert all(isinstance(r, Fetched) and r.body == RSS for r in results)
+
+
+def test_per_host_limits_concurrent_requests_to_one_host(feed_server: FeedServer) -> None:
+    counter = Concurrency(expected=3, limit=2, body=RSS)
+    feed_server.route("/feed", handler=counter)
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(FetchLimits(allow_private=feed_server.allow), per_host=2) as fetcher:
+            return await asyncio.gather(
+                *(fetcher.fetch(feed_server.url(f"/feed?{i}")) for i in range(3))
+            )
+
+    assert all(isinstance(r, Fetched) for r in asyncio.run(go()))
+    assert counter.peak == 2
+
+
+def test_per_host_also_limits_requests_redirected_to_the_host(feed_server: FeedServer) -> None:
+    # Feeds on other hosts that redirect here count against this host's limit too (the
+    # connection pool's limit: a feed's slot is taken for the host in its configured URL).
+    counter = Concurrency(expected=2, limit=1, body=RSS)
+    feed_server.route("/feed", handler=counter)
+    feed_server.route("/moved", status=302, location=feed_server.url("/feed"))
+    allow = feed_server.allow | {f"localhost:{feed_server.port}"}
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(FetchLimits(allow_private=allow), per_host=1) as fetcher:
+            return await asyncio.gather(
+                fetcher.fetch(f"http://localhost:{feed_server.port}/moved"),
+                fetcher.fetch(feed_server.url("/feed")),
+            )
+
+    assert all(isinstance(r, Fetched) for r in asyncio.run(go()))
+    assert counter.peak == 1
+
+
+def test_waiting_for_a_host_slot_does_not_count_against_the_deadline(
+    feed_server: FeedServer,
+) -> None:
+    # The first fetch holds the only slot for longer than the second one's deadline; the
+    # second still succeeds, since its deadline starts once it has the slot.
+    counter = Concurrency(expected=2, limit=1, body=RSS, hold=1.0)
+    feed_server.route("/feed", handler=counter)
+    allowed = FetchLimits(allow_private=feed_server.allow)
+    short = FetchLimits(allow_private=feed_server.allow, timeout=timedelta(seconds=0.5))
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(allowed, per_host=1) as fetcher:
+            # gather starts them in order: the first takes the slot.
+            return await asyncio.gather(
+                fetcher.fetch(feed_server.url("/feed?1")),
+                fetcher.fetch(feed_server.url("/feed?2"), limits=short),
+            )
+
+    first, second = asyncio.run(go())
+    assert isinstance(first, Fetched)
+    assert isinstance(second, Fetched), second
 
 
 def test_per_call_limits_override_the_fetcher_default(feed_server: FeedServer) -> None:
