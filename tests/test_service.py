@@ -7,12 +7,17 @@ exact and nothing waits for real time.
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from monitor import logs
 from monitor.config import load_config
+from monitor.fetch import Validators
 from monitor.service import Monitor
 from monitor.store import Store
 from tests.feeds import Entry, rss
@@ -184,4 +189,33 @@ def test_fetch_per_host_from_the_config_limits_concurrent_requests(
     )
     assert once(monitor) == {"a": "ok", "b": "ok"}
     assert counter.peak == 1
+    store.close()
+
+
+# --- an unexpected error in a poll -------------------------------------------------------------
+
+
+class CrashingFetcher:
+    """A fetcher (our own seam) with a bug: every fetch raises."""
+
+    async def fetch(self, url: str, validators: Validators | None = None, **kw: Any) -> Any:
+        raise RuntimeError("bug in a stage")
+
+
+def test_a_crashed_poll_logs_feed_failed_with_its_feed(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    monitor, store, _ = make_monitor(tmp_path, feed_server, "json://127.0.0.1:1/x")
+    (feed,) = monitor.config.enabled_feeds()
+    out = io.StringIO()
+    logs.configure(level="info", json=True, stream=out)
+    try:
+        outcome, _ = asyncio.run(monitor._guarded_poll(CrashingFetcher(), feed, dry_run=False))
+    finally:
+        logs.configure(level="info", json=True)
+    assert outcome.status == "failed"
+    events = {e["event"]: e for e in map(json.loads, out.getvalue().splitlines())}
+    assert events["feed_crashed"]["feed"] == "news"
+    assert events["feed_failed"]["feed"] == "news"
+    assert events["feed_failed"]["reason"] == "internal error: RuntimeError('bug in a stage')"
     store.close()
