@@ -649,6 +649,7 @@ def fetch_limits(config: Config, feed: Feed | None = None) -> FetchLimits:
         max_bytes=fs.max_bytes,
         max_redirects=fs.max_redirects,
         allow_private=allow,
+        trust_env=fs.trust_env,
         **extra,
     )
 

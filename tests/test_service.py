@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,29 @@ def test_fetch_per_host_from_the_config_limits_concurrent_requests(
     )
     assert once(monitor) == {"a": "ok", "b": "ok"}
     assert counter.peak == 1
+    store.close()
+
+
+# --- fetch.trust_env ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("setting", "proxied"), [("", False), (", trust_env: true", True)])
+def test_fetch_trust_env_decides_whether_the_environment_proxy_is_used(
+    tmp_path: Path,
+    feed_server_factory: Callable[[], FeedServer],
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str,
+    proxied: bool,
+) -> None:
+    feeds, proxy = feed_server_factory(), feed_server_factory()
+    feeds.route("/news.xml", body=rss([Entry("direct", "https://e/direct")]))
+    proxy.route(feeds.url("/news.xml"), body=rss([Entry("proxied", "https://e/proxied")]))
+    monkeypatch.setenv("HTTP_PROXY", proxy.url())
+    for name in ("http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monitor, store, _ = make_monitor(tmp_path, feeds, "json://127.0.0.1:1/x", fetch=setting)
+    assert once(monitor) == {"news": "ok"}
+    assert (len(proxy.requests), len(feeds.requests)) == ((1, 0) if proxied else (0, 1))
     store.close()
 
 
