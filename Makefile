@@ -29,8 +29,9 @@ lint: $(VENV)/.installed-dev
 types: $(VENV)/.installed-dev
 	$(BIN)/mypy monitor
 
+# A worker per core (pytest-xdist): about 30% faster on two cores; `pytest FILE` stays serial.
 pytest: $(VENV)/.installed-dev
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 test: lint types pytest
 

@@ -169,6 +169,7 @@ class FetchSettings(_Model):
     per_host: int = Field(default=4, ge=1, le=100)
     allow_private: StrictBool | tuple[str, ...] = False
     user_agent: str | None = None
+    trust_env: StrictBool = False  # proxies from the environment, ~/.netrc
 
 
 class FeedConfig(_Model):

@@ -16,7 +16,9 @@ fetcher has no total deadline, no size cap and follows redirects anywhere. Here:
   before a request, to every address the resolver returns (so a hostname pointing at
   169.254.169.254 is never connected to), and to the peer address of the connection that was used.
 - **Proxies** from the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``; aiohttp's
-  ``trust_env``). The proxy itself is operator configuration, like a local file path, so its
+  ``trust_env``), only with ``trust_env=True``: off by default, since the same switch makes
+  aiohttp send ``~/.netrc`` credentials and a daemon's environment is easy to inherit unawares.
+  The proxy itself is operator configuration, like a local file path, so its
   address is not checked (a proxy on 127.0.0.1 works). Hostnames sent through a proxy are resolved
   by the proxy, so only IP-literal targets can be checked here; restrict the proxy itself if that
   matters. ``NO_PROXY`` hosts are connected to directly and fully checked.
@@ -92,6 +94,9 @@ class FetchLimits:
     """True, or a set of ``"host:port"`` (host as in the URL, or the IP address) that may be
     reached even though the address is not public."""
     user_agent: str = USER_AGENT
+    trust_env: bool = False
+    """Use proxies from the environment and credentials from ``~/.netrc``. It belongs to the
+    session, so only the Fetcher's own limits count, not those passed per call."""
 
 
 @dataclass(frozen=True)
@@ -438,7 +443,8 @@ class Fetcher:
         self._host_slots: dict[str, asyncio.Semaphore] = {}
 
     async def __aenter__(self) -> Self:
-        self._proxies = urllib.request.getproxies()
+        trust_env = self.limits.trust_env
+        self._proxies = urllib.request.getproxies() if trust_env else {}
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
             limit_per_host=self._per_host,
@@ -447,7 +453,7 @@ class Fetcher:
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
-            trust_env=True,
+            trust_env=trust_env,
             timeout=aiohttp.ClientTimeout(total=None),  # the total deadline is ours
             auto_decompress=True,
             cookie_jar=aiohttp.DummyCookieJar(),  # feeds need no cookies; none leak across feeds

@@ -732,7 +732,8 @@ class Monitor:
             state = self.store.feed_state(feed.name)
             if state is not None and not dry_run:
                 now = self.clock()
-                self._failed(feed, state, now, f"internal error: {e!r}", None, dry_run, log)
+                bound = log.bind(feed=feed.name)
+                self._failed(feed, state, now, f"internal error: {e!r}", None, dry_run, bound)
             result = FeedOutcome(feed.name, "failed", error=repr(e)), []
         if not dry_run:
             self.update_health(feed)
@@ -874,6 +875,7 @@ def fetch_limits(config: Config, feed: Feed | None = None) -> FetchLimits:
         max_bytes=fs.max_bytes,
         max_redirects=fs.max_redirects,
         allow_private=allow,
+        trust_env=fs.trust_env,
         **extra,
     )
 

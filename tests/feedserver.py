@@ -6,9 +6,10 @@ Routes are configured per test::
         feed_server.route("/feed.xml", body=b"<rss/>", etag='"v1"')
         url = feed_server.url("/feed.xml")
 
-It runs ``http.server`` in a thread so both sync and asyncio tests can use it, binds only
-127.0.0.1, and records every request it saw (``feed_server.requests``). Handlers that wait (slow
-drip, silent) wait on the server's stop event, so teardown never hangs and no test sleeps.
+It runs ``http.server`` in a thread (tests/loopback.py: it stops at once) so both sync and asyncio
+tests can use it, binds only 127.0.0.1, and records every request it saw (``feed_server.requests``).
+Handlers that wait (slow drip, silent) wait on the server's stop event, so teardown never hangs
+and no test sleeps.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ from email.utils import formatdate
 
 import pytest
 
+from tests.loopback import LoopbackHTTPServer
+
 __all__ = [
+    "Concurrency",
     "FeedServer",
     "Route",
     "SeenRequest",
@@ -81,6 +85,33 @@ def gzip_bomb(decoded_size: int) -> bytes:
     return b"".join(parts)
 
 
+class Concurrency:
+    """A route handler that counts requests in progress at once (``peak``).
+
+    Each request is held until ``expected`` requests have arrived, one more than ``limit`` is in
+    progress (a violation: everyone is released at once), or ``hold`` seconds pass. The hold
+    gives requests over the limit the time to arrive if the client would send them; a slow
+    machine can only hide a violation, never fail a client that keeps the limit.
+    """
+
+    def __init__(self, *, expected: int, limit: int, body: bytes, hold: float = 0.3) -> None:
+        self.expected, self.limit, self.body, self.hold = expected, limit, body, hold
+        self.arrived = self.active = self.peak = 0
+        self._cond = threading.Condition()
+
+    def __call__(self, seen: SeenRequest) -> Route:
+        with self._cond:
+            self.arrived += 1
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            self._cond.notify_all()
+            self._cond.wait_for(
+                lambda: self.arrived >= self.expected or self.active > self.limit, self.hold
+            )
+            self.active -= 1
+        return Route(body=self.body)
+
+
 class FeedServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
@@ -98,16 +129,12 @@ class FeedServer:
             def do_GET(self) -> None:
                 server._serve(self)
 
-        class Server(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-
+        class Server(LoopbackHTTPServer):
             def handle_error(self, request: object, client_address: object) -> None:
                 pass  # clients that hang up on purpose (deadline, size cap) are expected
 
-        self._httpd = Server(("127.0.0.1", 0), Handler)
-        self.port: int = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
+        self._httpd = Server(Handler)
+        self.port: int = self._httpd.port
 
     # --- configuration -----------------------------------------------------------------
 
@@ -125,14 +152,12 @@ class FeedServer:
         return frozenset({f"127.0.0.1:{self.port}"})
 
     def start(self) -> FeedServer:
-        self._thread.start()
+        self._httpd.start()
         return self
 
     def close(self) -> None:
         self.stop.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._httpd.stop()
 
     # --- serving -----------------------------------------------------------------------
 

@@ -17,12 +17,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Generic, TypeVar, cast
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.loopback import LoopbackHTTPServer
 
 T = TypeVar("T")
 
@@ -101,10 +103,8 @@ class JsonSink(Recorder[JsonRequest]):
             def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = LoopbackHTTPServer(Handler)
+        self.port = self._server.port
 
     def url(self, path: str = "/notify", userinfo: str = "") -> str:
         """An apprise json:// URL pointing at this sink."""
@@ -112,12 +112,10 @@ class JsonSink(Recorder[JsonRequest]):
         return f"json://{at}127.0.0.1:{self.port}{path}"
 
     def start(self) -> None:
-        self._thread.start()
+        self._server.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=WAIT_TIMEOUT)
+        self._server.stop()
 
 
 @pytest.fixture

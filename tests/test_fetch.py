@@ -25,7 +25,7 @@ from monitor.fetch import (
     address_refusal,
 )
 from monitor.parse import ParseError, parse_feed
-from tests.feedserver import FeedServer, gzip_bomb
+from tests.feedserver import Concurrency, FeedServer, closed_port, gzip_bomb
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Loopback</title><link>http://example.org/</link>
@@ -284,10 +284,7 @@ def test_html_instead_of_xml_fetches_but_does_not_parse(feed_server: FeedServer)
 
 
 def test_connection_refused() -> None:
-    # Bind a port, then close it: nothing listens there.
-    probe = FeedServer()
-    port = probe.port
-    probe._httpd.server_close()
+    port = closed_port()
     result = failed(
         fetch(None, f"http://127.0.0.1:{port}/", allow_private=frozenset({f"127.0.0.1:{port}"}))
     )
@@ -330,29 +327,72 @@ def test_allow_private_true_reaches_loopback(feed_server: FeedServer) -> None:
     assert isinstance(fetch(None, feed_server.url("/feed"), allow_private=True), Fetched)
 
 
-def test_proxy_from_environment_is_used(
+@pytest.fixture
+def env_proxy(
     feed_server_factory: Callable[[], FeedServer], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A plain-HTTP proxy receives the absolute URL as the request target (RFC 9112 3.2.2).
+) -> FeedServer:
+    """A loopback server set as ``HTTP_PROXY``; its ``requests`` show whether it was used."""
     proxy = feed_server_factory()
-    proxy.route("http://feeds.example.test/feed", body=RSS)
     monkeypatch.setenv("HTTP_PROXY", proxy.url())
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    result = fetch(None, "http://feeds.example.test/feed")
+    for name in ("http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    return proxy
+
+
+def test_proxy_from_environment_is_used_with_trust_env(env_proxy: FeedServer) -> None:
+    # A plain-HTTP proxy receives the absolute URL as the request target (RFC 9112 3.2.2).
+    env_proxy.route("http://feeds.example.test/feed", body=RSS)
+    result = fetch(None, "http://feeds.example.test/feed", trust_env=True)
     assert isinstance(result, Fetched), result
     assert result.body == RSS
-    assert proxy.requests[0].path == "http://feeds.example.test/feed"
+    assert env_proxy.requests[0].path == "http://feeds.example.test/feed"
 
 
-def test_proxy_does_not_launder_private_ip_literals(
-    feed_server_factory: Callable[[], FeedServer], monkeypatch: pytest.MonkeyPatch
+def test_proxy_from_environment_is_ignored_by_default(
+    env_proxy: FeedServer, feed_server: FeedServer
 ) -> None:
-    proxy = feed_server_factory()
-    monkeypatch.setenv("HTTP_PROXY", proxy.url())
-    result = failed(fetch(None, "http://169.254.169.254/latest/meta-data/"))
+    feed_server.route("/feed", body=RSS)
+    env_proxy.route(feed_server.url("/feed"), body=b"from the proxy")
+    result = fetch(feed_server, feed_server.url("/feed"))
+    assert isinstance(result, Fetched), result
+    assert result.body == RSS
+    assert env_proxy.requests == []
+    # The same fetch with trust_env goes through the proxy: the proxy is reachable.
+    via_proxy = fetch(feed_server, feed_server.url("/feed"), trust_env=True)
+    assert isinstance(via_proxy, Fetched) and via_proxy.body == b"from the proxy"
+
+
+def test_an_ignored_proxy_does_not_open_the_address_policy(
+    env_proxy: FeedServer, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Requests through a proxy skip the checks on the proxy's own host. A proxy that is not
+    # used must not: a feed on that host is connected to directly, so it is checked.
+    monkeypatch.setenv("HTTP_PROXY", f"http://localhost:{env_proxy.port}")
+    feed_server.route("/feed", body=RSS)
+    result = failed(fetch(None, f"http://localhost:{feed_server.port}/feed"))
+    assert "is loopback" in result.reason
+    assert feed_server.requests == [] and env_proxy.requests == []
+
+
+def test_netrc_credentials_are_sent_only_with_trust_env(
+    feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login reader password netrc-pw\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    feed_server.route("/feed", body=RSS)
+    assert isinstance(fetch(feed_server, feed_server.url("/feed")), Fetched)
+    assert isinstance(fetch(feed_server, feed_server.url("/feed"), trust_env=True), Fetched)
+    first, second = feed_server.requests
+    assert "authorization" not in first.headers
+    assert second.headers["authorization"] == "Basic cmVhZGVyOm5ldHJjLXB3"  # reader:netrc-pw
+
+
+def test_proxy_does_not_launder_private_ip_literals(env_proxy: FeedServer) -> None:
+    result = failed(fetch(None, "http://169.254.169.254/latest/meta-data/", trust_env=True))
     assert result.reason == "address 169.254.169.254 is link-local"
-    assert proxy.requests == []
+    assert env_proxy.requests == []
 
 
 # --- local files -------------------------------------------------------------------------------
@@ -402,6 +442,62 @@ def test_many_concurrent_fetches_share_the_session(feed_server: FeedServer) -> N
 
     results = asyncio.run(go())
     assert all(isinstance(r, Fetched) and r.body == RSS for r in results)
+
+
+def test_per_host_limits_concurrent_requests_to_one_host(feed_server: FeedServer) -> None:
+    counter = Concurrency(expected=3, limit=2, body=RSS)
+    feed_server.route("/feed", handler=counter)
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(FetchLimits(allow_private=feed_server.allow), per_host=2) as fetcher:
+            return await asyncio.gather(
+                *(fetcher.fetch(feed_server.url(f"/feed?{i}")) for i in range(3))
+            )
+
+    assert all(isinstance(r, Fetched) for r in asyncio.run(go()))
+    assert counter.peak == 2
+
+
+def test_per_host_also_limits_requests_redirected_to_the_host(feed_server: FeedServer) -> None:
+    # Feeds on other hosts that redirect here count against this host's limit too (the
+    # connection pool's limit: a feed's slot is taken for the host in its configured URL).
+    counter = Concurrency(expected=2, limit=1, body=RSS)
+    feed_server.route("/feed", handler=counter)
+    feed_server.route("/moved", status=302, location=feed_server.url("/feed"))
+    allow = feed_server.allow | {f"localhost:{feed_server.port}"}
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(FetchLimits(allow_private=allow), per_host=1) as fetcher:
+            return await asyncio.gather(
+                fetcher.fetch(f"http://localhost:{feed_server.port}/moved"),
+                fetcher.fetch(feed_server.url("/feed")),
+            )
+
+    assert all(isinstance(r, Fetched) for r in asyncio.run(go()))
+    assert counter.peak == 1
+
+
+def test_waiting_for_a_host_slot_does_not_count_against_the_deadline(
+    feed_server: FeedServer,
+) -> None:
+    # The first fetch holds the only slot for longer than the second one's deadline; the
+    # second still succeeds, since its deadline starts once it has the slot.
+    counter = Concurrency(expected=2, limit=1, body=RSS, hold=1.0)
+    feed_server.route("/feed", handler=counter)
+    allowed = FetchLimits(allow_private=feed_server.allow)
+    short = FetchLimits(allow_private=feed_server.allow, timeout=timedelta(seconds=0.5))
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(allowed, per_host=1) as fetcher:
+            # gather starts them in order: the first takes the slot.
+            return await asyncio.gather(
+                fetcher.fetch(feed_server.url("/feed?1")),
+                fetcher.fetch(feed_server.url("/feed?2"), limits=short),
+            )
+
+    first, second = asyncio.run(go())
+    assert isinstance(first, Fetched)
+    assert isinstance(second, Fetched), second
 
 
 def test_per_call_limits_override_the_fetcher_default(feed_server: FeedServer) -> None:

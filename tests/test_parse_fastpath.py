@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.parse import ParsedFeed, ParseError, _fast_parse, parse_feed
+from tests.fixturedata import FEEDS as FIXTURES
+from tests.fixturedata import fixture_files, require_fixtures
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "feeds"
 DATA = Path(__file__).parent / "data" / "feeds"
-FIXTURE_FEEDS = sorted(p for p in FIXTURES.rglob("*") if p.is_file()) if FIXTURES.is_dir() else []
 DATA_FEEDS = sorted(p for p in DATA.iterdir() if p.is_file())
 URL = "https://kabar.example/feeds/main.xml"
 
@@ -92,24 +92,20 @@ def test_data_feeds_agree(path: Path) -> None:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.skipif(not FIXTURE_FEEDS, reason=f"no fixture feeds at {FIXTURES}")
-@pytest.mark.parametrize("path", FIXTURE_FEEDS, ids=lambda p: str(p.relative_to(FIXTURES)))
+@pytest.mark.parametrize("path", fixture_files(FIXTURES))
 def test_fixture_feeds_agree(path: Path) -> None:
-    assert_agree(path.read_bytes())
+    assert_agree(require_fixtures(path).read_bytes())
 
 
-@pytest.mark.skipif(not FIXTURE_FEEDS, reason=f"no fixture feeds at {FIXTURES}")
 @pytest.mark.parametrize("relative", MUST_ACCEPT + MUST_ACCEPT_ATOM)
 def test_plain_rss_fixtures_take_the_fast_path(relative: str) -> None:
-    path = FIXTURES / relative
-    if not path.is_file():
-        pytest.skip(f"{relative} missing")
-    assert assert_agree(path.read_bytes())
+    assert assert_agree(require_fixtures(FIXTURES / relative).read_bytes())
 
 
-@pytest.mark.skipif(not FIXTURE_FEEDS, reason=f"no fixture feeds at {FIXTURES}")
 def test_a_good_share_of_fixtures_take_the_fast_path() -> None:
-    accepted = sum(assert_agree(p.read_bytes()) for p in FIXTURE_FEEDS)
+    require_fixtures(FIXTURES)
+    feeds = sorted(p for p in FIXTURES.rglob("*") if p.is_file())
+    accepted = sum(assert_agree(p.read_bytes()) for p in feeds)
     # 35 of 66 when written: every UTF-8 RSS 2.0 and Atom 1.0 feed without elements the fast
     # paths cannot promise to read as feedparser does (RDF is always left to feedparser).
     assert accepted >= 32
