@@ -308,7 +308,8 @@ def cmd_once(config: Config, *, dry_run: bool, force: bool) -> int:
 
 
 def cmd_run(config: Config, config_path: str, configure_logs: Callable[[Config], None]) -> int:
-    from monitor.service import Daemon, Monitor, load_for_reload
+    from monitor.daemon import Daemon, load_for_reload
+    from monitor.service import Monitor
 
     with _locked_store(config) as store:
         monitor = Monitor(config, store)
@@ -349,8 +350,8 @@ def cmd_grep(args: argparse.Namespace, json_logs: bool | None) -> int:
     from monitor.dedup.similarity import DEFAULT_THRESHOLD
     from monitor.fetch import Fetcher, FetchFailed, FetchLimits, NotModified
     from monitor.parse import ParsedFeed, ParseError, parse_feed
+    from monitor.poll import discover, item_fields
     from monitor.rules import QueryError, RuleSet, parse_query
-    from monitor.service import discover, item_fields
 
     aliases: dict[str, tuple[str, ...]] = {}
     threshold = DEFAULT_THRESHOLD
@@ -364,7 +365,7 @@ def cmd_grep(args: argparse.Namespace, json_logs: bool | None) -> int:
         logs.configure(level=args.log_level or "info", json=json_logs, secrets=config.secrets)
         aliases = dict(config.aliases)
         threshold = config.dedup.similarity
-        from monitor.service import fetch_limits
+        from monitor.poll import fetch_limits
 
         limits = fetch_limits(config)
         if args.allow_private:
@@ -479,7 +480,7 @@ def _print_stories(
     story so far: no window, since grep reads what the feeds list now.
     """
     from monitor.dedup.stories import Candidate, Member, StoryBook
-    from monitor.service import item_evidence, outlet
+    from monitor.poll import item_evidence, outlet
 
     def when(x: tuple[Any, str, list[dict[str, Any]]]) -> float:
         return x[0].published.timestamp() if x[0].published else float("inf")

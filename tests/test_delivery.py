@@ -51,15 +51,15 @@ def test_a_failing_url_is_retried_alone_with_backoff_then_given_up(
     assert report.delivery_failed == 1
     assert len(json_sink.messages) == 1
     # The daemon honours the backoff: 2 attempts so far, the next after 2 minutes.
-    assert asyncio.run(monitor.deliver_pending()) == (0, 0)
+    assert asyncio.run(monitor.delivery.deliver_pending()) == (0, 0)
     now[0] += timedelta(minutes=1)
-    assert asyncio.run(monitor.deliver_pending()) == (0, 0)
+    assert asyncio.run(monitor.delivery.deliver_pending()) == (0, 0)
     now[0] += timedelta(minutes=2)
-    assert asyncio.run(monitor.deliver_pending()) == (0, 1)
+    assert asyncio.run(monitor.delivery.deliver_pending()) == (0, 1)
     assert store.pending_count() == 1
     # After the delivery lifetime it is given up, with its reason kept.
     now[0] += timedelta(days=3)
-    assert asyncio.run(monitor.deliver_pending()) == (0, 1)
+    assert asyncio.run(monitor.delivery.deliver_pending()) == (0, 1)
     assert store.pending_count() == 0
     ((rule, channel, reason),) = store.dead_alerts()
     assert (rule, channel) == ("kp", "both") and "failure" in reason

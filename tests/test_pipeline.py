@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from monitor.config import Feed
 from monitor.dedup import item_key, key_items
 from monitor.parse import FeedItem
+from monitor.poll import backoff_after, next_poll, plan_poll
 from monitor.rules import RuleSet, parse_query
-from monitor.service import backoff_after, next_poll, plan_poll
 from monitor.store import SeenRecord
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

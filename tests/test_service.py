@@ -101,7 +101,7 @@ def test_a_failing_alert_is_retried_at_least_every_hour(
     # 1 minute doubling: without the cap the 7th retry would come after 64 minutes.
     for _ in range(10):
         clock.advance(timedelta(hours=1))
-        assert asyncio.run(monitor.deliver_pending()) == (0, 1)
+        assert asyncio.run(monitor.delivery.deliver_pending()) == (0, 1)
     assert store.pending_alerts(None)[0].attempts == 11
     store.close()
 
@@ -234,7 +234,9 @@ def test_a_crashed_poll_logs_feed_failed_with_its_feed(
     out = io.StringIO()
     logs.configure(level="info", json=True, stream=out)
     try:
-        outcome, _ = asyncio.run(monitor._guarded_poll(CrashingFetcher(), feed, dry_run=False))
+        outcome, _ = asyncio.run(
+            monitor.poller.guarded_poll(CrashingFetcher(), feed, dry_run=False)
+        )
     finally:
         logs.configure(level="info", json=True)
     assert outcome.status == "failed"
