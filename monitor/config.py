@@ -322,7 +322,6 @@ class Feed:
     max_age: timedelta
     enabled: bool
     allow_private: bool | frozenset[str]
-    google_news: bool
     stale_after: timedelta = timedelta(days=2)  # no new item for this long: the feed is stale
 
 
@@ -625,7 +624,6 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
                 max_age=fc.max_age or main.defaults.max_age,
                 enabled=fc.enabled,
                 allow_private=_allow(main.fetch.allow_private) if allow is None else allow,  # type: ignore[arg-type]
-                google_news=fc.google_news is not None,
                 stale_after=fc.stale_after or main.defaults.stale_after,
             )
         )

@@ -38,7 +38,7 @@ import ssl
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -114,8 +114,6 @@ class Fetched:
     its configuration or state to it. None when there was no redirect or a temporary one."""
     min_interval: timedelta | None = None
     """``Cache-Control: max-age`` as a hint for the next poll; the caller caps it."""
-    headers: Mapping[str, str] = field(default_factory=dict)
-    """Response headers the parser may use (``content-type``, ``content-location``)."""
 
 
 @dataclass(frozen=True)
@@ -498,9 +496,8 @@ class Fetcher:
     async def _fetch_file(
         self, url: str, path: Path, validators: Validators, limits: FetchLimits
     ) -> FetchResult:
-        def read() -> tuple[bytes, datetime, str] | str:
+        def read() -> tuple[bytes, datetime] | str:
             try:
-                location = path.resolve().as_uri()
                 with path.open("rb") as f:
                     mtime = datetime.fromtimestamp(os.fstat(f.fileno()).st_mtime, UTC)
                     body = f.read(limits.max_bytes + 1)
@@ -514,7 +511,7 @@ class Fetcher:
                 return f"cannot read file: {e.strerror or e}"
             if len(body) > limits.max_bytes:
                 return _too_large(limits.max_bytes)
-            return body, mtime, location
+            return body, mtime
 
         try:
             async with asyncio.timeout(limits.timeout.total_seconds()):
@@ -523,7 +520,7 @@ class Fetcher:
             return FetchFailed(url, f"timed out after {_seconds_text(limits.timeout)}")
         if isinstance(outcome, str):
             return FetchFailed(url, outcome)
-        body, mtime, location = outcome
+        body, mtime = outcome
         last_modified = email.utils.format_datetime(mtime.replace(microsecond=0), usegmt=True)
         new = Validators(last_modified=last_modified)
         if validators.last_modified == last_modified:
@@ -534,7 +531,6 @@ class Fetcher:
             validators=new,
             status=200,
             content_type=None,
-            headers={"content-location": location},
         )
 
     def _check_target(self, url: str, limits: FetchLimits) -> _Policy:
@@ -658,11 +654,7 @@ class Fetcher:
             if size > limits.max_bytes:
                 return FetchFailed(url, _too_large(limits.max_bytes), status=status)
             chunks.append(chunk)
-        # The final URL is the base for relative links in the feed (RFC 9110 section 8.7).
-        headers = {"content-location": final}
-        for name in ("content-type", "content-language"):
-            if (value := resp.headers.get(name)) is not None:
-                headers[name] = value
+        # ``url`` (the final URL) is the base for relative links in the feed (RFC 9110 8.7).
         return Fetched(
             url=final,
             body=b"".join(chunks),
@@ -673,5 +665,4 @@ class Fetcher:
             content_type=resp.headers.get("Content-Type"),
             permanent_redirect=moved,
             min_interval=min_interval,
-            headers=headers,
         )

@@ -178,9 +178,9 @@ class FeedState:
 
 @dataclass(frozen=True)
 class SeenRecord:
+    """What the poll path needs of an item seen before: when it may alert, who recorded it."""
+
     key: str
-    first_seen_at: datetime
-    published_at: datetime | None
     eligible_at: datetime | None  # None: recorded silently, never alerts
     feed: str = ""  # the feed that recorded it first
 
@@ -642,13 +642,10 @@ class Store:
         out: dict[str, SeenRecord] = {}
         for chunk in _chunks(keys, 500):
             marks = ",".join("?" * len(chunk))
-            for key, first, pub, elig, feed in self._db.execute(
-                f"SELECT key, first_seen_at, published_at, eligible_at, feed FROM seen "
-                f"WHERE key IN ({marks})",
-                chunk,
+            for key, elig, feed in self._db.execute(
+                f"SELECT key, eligible_at, feed FROM seen WHERE key IN ({marks})", chunk
             ):
-                first_at = _dt(first) or datetime.now(UTC)
-                out[key] = SeenRecord(key, first_at, _dt(pub), _dt(elig), str(feed))
+                out[key] = SeenRecord(key, _dt(elig), str(feed))
         return out
 
     def hits_lookup(self, keys: Sequence[str]) -> set[tuple[str, str]]:
