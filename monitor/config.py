@@ -564,7 +564,8 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
 
     Raises ConfigErrors listing every problem found (each with file:line:col), so one `check`
     run shows them all. Rule queries are parsed and rule examples checked here too, so a config
-    that loads is a config that runs.
+    that loads is a config that runs. The steps below each check one part and add to
+    ``load.errors``; nothing is built from a part that failed.
     """
     env = dict(os.environ if env is None else env)
     path = Path(path)
@@ -573,33 +574,87 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         raise ConfigErrors(doc.errors)
     if not isinstance(doc.data, dict):
         raise ConfigError("the config must be a mapping of keys", file=str(path), line=1, col=1)
-    main = doc.validate(MonitorFile)
-    base = path.parent
-    errors: list[ConfigError] = []
-    secrets = set(doc.secrets)
+    load = _Load(doc, doc.validate(MonitorFile), path.parent, env)
+    _check_channels(load)
+    feeds = _feeds(load)
+    _add_aliases(load, doc, load.main.aliases)
+    sources: list[_RuleSource] = [(doc, ["rules", i], r) for i, r in enumerate(load.main.rules)]
+    sources += _watchlists(load)
+    rules = _rules(load, sources)
+    _check_references(load)
+    if load.errors:
+        raise ConfigErrors(_dedupe(load.errors))
+    main = load.main
+    config = Config(
+        path=path,
+        state_path=_state_path(main.state, load.base, env),
+        timezone=ZoneInfo(main.timezone),
+        log_level=main.log_level,
+        defaults=main.defaults,
+        fetch=main.fetch,
+        dedup=main.dedup,
+        channels=dict(main.channels),
+        ops=main.ops,
+        feeds=tuple(feeds),
+        rules=tuple(rules),
+        aliases=load.aliases,
+        watchlist_files=tuple(load.watchlist_files),
+        secrets=frozenset(load.secrets),
+    )
+    ruleset = compile_rules(config, check_examples=True)
+    return dataclasses.replace(config, ruleset=ruleset)
 
-    # Channels: every URL must be one apprise understands.
+
+@dataclass
+class _Load:
+    """One load in progress: the main file, what the steps found, and every error so far."""
+
+    doc: _Doc
+    main: MonitorFile
+    base: Path
+    env: Mapping[str, str]
+    errors: list[ConfigError] = field(default_factory=list)
+    secrets: set[str] = field(default_factory=set)
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    alias_pos: dict[str, Position] = field(default_factory=dict)
+    watchlist_files: list[Path] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.secrets |= self.doc.secrets
+
+
+_RuleSource = tuple[_Doc, list[str | int], RuleConfig]
+
+
+def _check_channels(load: _Load) -> None:
+    """Every channel has a URL, and every URL is one apprise understands."""
     from monitor import notify
 
-    for cname, urls in main.channels.items():
+    doc = load.doc
+    for cname, urls in load.main.channels.items():
         if not urls:
-            errors.append(doc.position(["channels", cname]).error(f"channel {cname!r} has no URL"))
+            load.errors.append(
+                doc.position(["channels", cname]).error(f"channel {cname!r} has no URL")
+            )
         for i, apprise_url in enumerate(urls):
             with _quiet_apprise():
                 problem = notify.validate_url(apprise_url)
             if problem:
-                errors.append(
+                load.errors.append(
                     doc.position(["channels", cname, i]).error(f"channel {cname!r}: {problem}")
                 )
 
-    # Feeds.
-    feeds: list[Feed] = []
-    names: set[str] = set()
+
+def _feeds(load: _Load) -> list[Feed]:
+    """The feeds, with defaults applied: unique names, usable URLs, max_age within retention."""
     from monitor.parse import google_news_url
 
+    doc, main = load.doc, load.main
+    feeds: list[Feed] = []
+    names: set[str] = set()
     for i, fc in enumerate(main.feeds):
         if fc.name in names:
-            errors.append(
+            load.errors.append(
                 doc.position(["feeds", i, "name"]).error(f"duplicate feed name {fc.name!r}")
             )
         names.add(fc.name)
@@ -607,9 +662,9 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         if fc.google_news is not None:
             url = google_news_url(fc.google_news, lang=fc.lang, country=fc.country, when=fc.when)
         else:
-            url = _feed_url(cast(str, fc.url), base)
+            url = _feed_url(cast(str, fc.url), load.base)
             if url is None:
-                errors.append(
+                load.errors.append(
                     doc.position(["feeds", i, "url"]).error(
                         "url must be http(s)://… or a local file path"
                     )
@@ -628,49 +683,49 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
             )
         )
         if feeds[-1].max_age >= main.defaults.retention:
-            errors.append(
+            load.errors.append(
                 doc.position(["feeds", i, "max_age"]).error(
                     "max_age must be shorter than defaults.retention"
                 )
             )
+    return feeds
 
-    # Watchlists, then rules from every file, with aliases shared by all queries.
-    rule_sources: list[tuple[_Doc, list[str | int], RuleConfig]] = [
-        (doc, ["rules", i], r) for i, r in enumerate(main.rules)
-    ]
-    aliases: dict[str, tuple[str, ...]] = {}
-    alias_pos: dict[str, Position] = {}
 
-    def add_aliases(d: _Doc, table: Mapping[str, tuple[str, ...]]) -> None:
-        for aname, values in table.items():
-            pos = d.position(["aliases", aname], key=True)
-            if not re.fullmatch(r"[A-Za-z0-9_-]+", aname):
-                errors.append(
-                    pos.error(f"alias name {aname!r} may only use letters, digits, _ and -")
-                )
-            elif aname in aliases and aliases[aname] != values:
-                first = alias_pos[aname]
-                errors.append(
-                    pos.error(f"alias {aname!r} is already defined at {first.file}:{first.line}")
-                )
-            else:
-                aliases[aname] = values
-                alias_pos[aname] = pos
+def _add_aliases(load: _Load, d: _Doc, table: Mapping[str, tuple[str, ...]]) -> None:
+    """Aliases are shared by every query of every file: a name may be defined once."""
+    for aname, values in table.items():
+        pos = d.position(["aliases", aname], key=True)
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", aname):
+            load.errors.append(
+                pos.error(f"alias name {aname!r} may only use letters, digits, _ and -")
+            )
+        elif aname in load.aliases and load.aliases[aname] != values:
+            first = load.alias_pos[aname]
+            load.errors.append(
+                pos.error(f"alias {aname!r} is already defined at {first.file}:{first.line}")
+            )
+        else:
+            load.aliases[aname] = values
+            load.alias_pos[aname] = pos
 
-    add_aliases(doc, main.aliases)
-    watchlist_files: list[Path] = []
-    for i, pattern in enumerate(main.watchlists):
-        full = pattern if os.path.isabs(pattern) else str(base / pattern)
+
+def _watchlists(load: _Load) -> list[_RuleSource]:
+    """Read every watchlist the config names; return their rules, with where each stands."""
+    sources: list[_RuleSource] = []
+    for i, pattern in enumerate(load.main.watchlists):
+        full = pattern if os.path.isabs(pattern) else str(load.base / pattern)
         matches = sorted(glob.glob(full))
         if not matches and not glob.has_magic(pattern):
-            errors.append(doc.position(["watchlists", i]).error(f"watchlist {pattern!r} not found"))
+            load.errors.append(
+                load.doc.position(["watchlists", i]).error(f"watchlist {pattern!r} not found")
+            )
         for wpath in matches:
             wp = Path(wpath)
-            if wp in watchlist_files:
+            if wp in load.watchlist_files:
                 continue
-            watchlist_files.append(wp)
+            load.watchlist_files.append(wp)
             try:
-                wdoc = _Doc(str(wp), _read(wp), env)
+                wdoc = _Doc(str(wp), _read(wp), load.env)
                 if wdoc.errors:
                     raise ConfigErrors(wdoc.errors)
                 if wdoc.data in ({}, None):
@@ -681,22 +736,27 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
                     )
                 wl = wdoc.validate(WatchlistFile)
             except ConfigErrors as e:
-                errors.extend(e.errors)
+                load.errors.extend(e.errors)
                 continue
             except ConfigError as e:
-                errors.append(e)
+                load.errors.append(e)
                 continue
-            secrets |= wdoc.secrets
-            add_aliases(wdoc, wl.aliases)
-            rule_sources.extend((wdoc, ["rules", j], r) for j, r in enumerate(wl.rules))
+            load.secrets |= wdoc.secrets
+            _add_aliases(load, wdoc, wl.aliases)
+            sources.extend((wdoc, ["rules", j], r) for j, r in enumerate(wl.rules))
+    return sources
 
+
+def _rules(load: _Load, sources: list[_RuleSource]) -> list[Rule]:
+    """The rules of every file: unique names, known channels, dedup within retention."""
+    main = load.main
     rules: list[Rule] = []
     rule_pos: dict[str, Position] = {}
-    for d, loc, rc in rule_sources:
+    for d, loc, rc in sources:
         name_pos = d.position([*loc, "name"])
         if rc.name in rule_pos:
             first = rule_pos[rc.name]
-            errors.append(
+            load.errors.append(
                 name_pos.error(
                     f"duplicate rule name {rc.name!r} (first at {first.file}:{first.line})"
                 )
@@ -705,31 +765,20 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         rule_pos[rc.name] = name_pos
         notify_to = rc.notify or main.defaults.notify
         if not notify_to:
-            errors.append(
+            load.errors.append(
                 d.position(loc).error(
                     f"rule {rc.name!r} has no 'notify:' channels (and defaults.notify is empty)"
                 )
             )
         for k, cname in enumerate(rc.notify):
             if cname not in main.channels:
-                errors.append(
+                load.errors.append(
                     d.position([*loc, "notify", k]).error(
                         f"rule {rc.name!r}: unknown channel {cname!r}"
                         + (f" (known: {', '.join(sorted(main.channels))})" if main.channels else "")
                     )
                 )
-        dedup = rc.dedup.over(main.dedup)
-        if dedup.window > main.defaults.retention:
-            where = [*loc, "dedup", "window"] if rc.dedup.window else ["dedup", "window"]
-            errors.append(
-                (d if rc.dedup.window else doc)
-                .position(where)
-                .error(
-                    f"rule {rc.name!r}: dedup window {_fmt(dedup.window)} is longer than "
-                    f"defaults.retention ({_fmt(main.defaults.retention)}): stories would be "
-                    "forgotten while still in their window"
-                )
-            )
+        dedup = _rule_dedup(load, d, loc, rc)
         rules.append(
             Rule(
                 name=rc.name,
@@ -741,35 +790,38 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
                 dedup=dedup,
             )
         )
+    return rules
+
+
+def _rule_dedup(load: _Load, d: _Doc, loc: list[str | int], rc: RuleConfig) -> DedupSettings:
+    """A rule's dedup settings: its own over the top-level ones; the window within retention."""
+    main = load.main
+    dedup = rc.dedup.over(main.dedup)
+    if dedup.window > main.defaults.retention:
+        own = rc.dedup.window is not None
+        where = (
+            d.position([*loc, "dedup", "window"]) if own else load.doc.position(["dedup", "window"])
+        )
+        load.errors.append(
+            where.error(
+                f"rule {rc.name!r}: dedup window {_fmt(dedup.window)} is longer than "
+                f"defaults.retention ({_fmt(main.defaults.retention)}): stories would be "
+                "forgotten while still in their window"
+            )
+        )
+    return dedup
+
+
+def _check_references(load: _Load) -> None:
+    """Channels named outside rules (``ops``, ``defaults.notify``) exist."""
+    doc, main = load.doc, load.main
     if main.ops is not None and main.ops not in main.channels:
-        errors.append(doc.position(["ops"]).error(f"unknown channel {main.ops!r}"))
+        load.errors.append(doc.position(["ops"]).error(f"unknown channel {main.ops!r}"))
     for k, cname in enumerate(main.defaults.notify):
         if cname not in main.channels:
-            errors.append(
+            load.errors.append(
                 doc.position(["defaults", "notify", k]).error(f"unknown channel {cname!r}")
             )
-
-    if errors:
-        raise ConfigErrors(_dedupe(errors))
-
-    config = Config(
-        path=path,
-        state_path=_state_path(main.state, base, env),
-        timezone=ZoneInfo(main.timezone),
-        log_level=main.log_level,
-        defaults=main.defaults,
-        fetch=main.fetch,
-        dedup=main.dedup,
-        channels=dict(main.channels),
-        ops=main.ops,
-        feeds=tuple(feeds),
-        rules=tuple(rules),
-        aliases=aliases,
-        watchlist_files=tuple(watchlist_files),
-        secrets=frozenset(secrets),
-    )
-    ruleset = compile_rules(config, check_examples=True)
-    return dataclasses.replace(config, ruleset=ruleset)
 
 
 @contextlib.contextmanager
