@@ -20,7 +20,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -243,6 +243,112 @@ def _check_dedup(window: timedelta | None, update_every: timedelta | None) -> No
         raise ValueError("update_every must be at least 1m")
 
 
+# --------------------------------------------------------------------------------------------
+# Delivery: when a channel's (or a rule's) alerts go out, quiet hours, rate limits, retries.
+
+_CLOCK_TIME = r"([01]\d|2[0-3]):[0-5]\d"
+
+
+class DeliverEvery(_Model):
+    every: Duration
+
+    @field_validator("every")
+    @classmethod
+    def _at_least_a_minute(cls, v: timedelta) -> timedelta:
+        if v < timedelta(minutes=1) or v > timedelta(days=7):
+            raise ValueError("every: must be between 1m and 7d")
+        return v
+
+
+class DeliverDaily(_Model):
+    daily: Annotated[str, Field(pattern=f"^{_CLOCK_TIME}$")]
+
+
+DeliverSpec = Literal["immediate"] | DeliverEvery | DeliverDaily
+
+
+class RetrySettings(_Model):
+    """A failing channel's retries: ``first`` doubling to ``max``, jittered, for ``lifetime``."""
+
+    first: Duration = timedelta(seconds=30)
+    max: Duration = timedelta(minutes=15)
+    jitter: float = Field(default=0.2, ge=0.0, le=0.5)
+    lifetime: Duration = timedelta(hours=24)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RetrySettings:
+        if self.first < timedelta(seconds=1):
+            raise ValueError("retry.first must be at least 1s")
+        if self.max < self.first:
+            raise ValueError("retry.max must be at least retry.first")
+        if self.lifetime < self.first:
+            raise ValueError("retry.lifetime must be at least retry.first")
+        return self
+
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$")
+_RATE_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
+_RATE_PERIODS |= {"h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+
+
+class ChannelConfig(_Model):
+    """A channel written as a mapping: its URLs and how its alerts are delivered."""
+
+    urls: tuple[str, ...]
+    timezone: str | None = None
+    deliver: DeliverSpec = "immediate"
+    quiet_hours: Annotated[str, Field(pattern=f"^{_CLOCK_TIME}-{_CLOCK_TIME}$")] | None = None
+    rate_limit: str | None = None
+    burst: int = Field(default=5, ge=1, le=1000)
+    retry: RetrySettings = RetrySettings()
+    timeout: Duration = timedelta(seconds=30)
+
+    _norm_urls = field_validator("urls", mode="before")(_one_or_many)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str | None) -> str | None:
+        return None if v is None else _known_zone(v)
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, v: str | None) -> str | None:
+        if v is not None:
+            m = _RATE.match(v)
+            if m is None or int(m.group(1)) < 1:
+                raise ValueError(f"invalid rate_limit {v!r}: expected e.g. 20/min, 100/h or 1/s")
+        return v
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, v: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= v <= timedelta(minutes=5):
+            raise ValueError("timeout must be between 1s and 5m")
+        return v
+
+
+class DeliverySettings(_Model):
+    shutdown_grace: Duration = timedelta(seconds=10)
+
+    @field_validator("shutdown_grace")
+    @classmethod
+    def _grace(cls, v: timedelta) -> timedelta:
+        # The unit's TimeoutStopSec is 30 s: the grace must end well before systemd kills.
+        if v > timedelta(seconds=25):
+            raise ValueError("shutdown_grace must be at most 25s (the unit stops after 30s)")
+        return v
+
+
+def _known_zone(v: str) -> str:
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise ValueError(
+            f"unknown time zone {v!r} (expected an IANA name such as Asia/Makassar)"
+        ) from e
+    return v
+
+
 class Examples(_Model):
     match: tuple[str, ...] = ()
     no_match: tuple[str, ...] = ()
@@ -255,6 +361,8 @@ class RuleConfig(_Model):
     enabled: StrictBool = True
     examples: Examples = Examples()
     dedup: DedupOverride = DedupOverride()
+    deliver: DeliverSpec | None = None
+    urgent: StrictBool = False
 
     _norm_notify = field_validator("notify", mode="before")(_one_or_many)
 
@@ -275,7 +383,8 @@ class MonitorFile(_Model):
     defaults: Defaults = Defaults()
     fetch: FetchSettings = FetchSettings()
     dedup: DedupSettings = DedupSettings()
-    channels: dict[Name, tuple[str, ...]] = {}
+    delivery: DeliverySettings = DeliverySettings()
+    channels: dict[Name, tuple[str, ...] | ChannelConfig] = {}
     ops: Name | None = None
     feeds: tuple[FeedConfig, ...] = ()
     watchlists: tuple[str, ...] = ()
@@ -283,21 +392,16 @@ class MonitorFile(_Model):
     rules: tuple[RuleConfig, ...] = ()
 
     _norm_channels = field_validator("channels", mode="before")(
-        lambda v: {k: _one_or_many(x) for k, x in v.items()} if isinstance(v, dict) else v
+        lambda v: (
+            {k: x if isinstance(x, dict) else _one_or_many(x) for k, x in v.items()}
+            if isinstance(v, dict)
+            else v
+        )
     )
     _norm_aliases = WatchlistFile._norm_aliases
     _norm_watchlists = field_validator("watchlists", mode="before")(_one_or_many)
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as e:
-            raise ValueError(
-                f"unknown time zone {v!r} (expected an IANA name such as Asia/Makassar)"
-            ) from e
-        return v
+    _known_zone = field_validator("timezone")(lambda v: _known_zone(v))
 
 
 # --------------------------------------------------------------------------------------------
@@ -326,6 +430,71 @@ class Feed:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """When alerts go out: at once, as a digest every ``every``, or daily at ``at``."""
+
+    kind: Literal["immediate", "every", "daily"] = "immediate"
+    every: timedelta | None = None
+    at: time | None = None
+
+    @property
+    def immediate(self) -> bool:
+        return self.kind == "immediate"
+
+    def describe(self) -> str:
+        if self.kind == "every" and self.every is not None:
+            return f"every {_fmt(self.every)}"
+        if self.kind == "daily" and self.at is not None:
+            return f"daily at {self.at:%H:%M}"
+        return "immediate"
+
+
+IMMEDIATE = Schedule()
+
+
+@dataclass(frozen=True)
+class ChannelPolicy:
+    """A channel's delivery settings, resolved (time zone, schedule, limits, retries)."""
+
+    timezone: ZoneInfo
+    schedule: Schedule = IMMEDIATE
+    quiet: tuple[time, time] | None = None  # start, end (the window may cross midnight)
+    rate: tuple[int, timedelta] | None = None  # at most N messages per period
+    burst: int = 5  # more alerts than this due at once go out as one digest
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    timeout: timedelta = timedelta(seconds=30)
+
+
+def _schedule(spec: object) -> Schedule:
+    if isinstance(spec, DeliverEvery):
+        return Schedule("every", every=spec.every)
+    if isinstance(spec, DeliverDaily):
+        return Schedule("daily", at=time.fromisoformat(spec.daily))
+    return IMMEDIATE
+
+
+def _policy(value: tuple[str, ...] | ChannelConfig, tz: ZoneInfo) -> ChannelPolicy:
+    if not isinstance(value, ChannelConfig):
+        return ChannelPolicy(timezone=tz)
+    quiet = None
+    if value.quiet_hours:
+        start, end = value.quiet_hours.split("-")
+        quiet = (time.fromisoformat(start), time.fromisoformat(end))
+    rate = None
+    if value.rate_limit and (m := _RATE.match(value.rate_limit)):
+        rate = (int(m.group(1)), timedelta(seconds=_RATE_PERIODS[m.group(2)]))
+    return ChannelPolicy(
+        timezone=ZoneInfo(value.timezone) if value.timezone else tz,
+        schedule=_schedule(value.deliver),
+        quiet=quiet,
+        rate=rate,
+        burst=value.burst,
+        retry=value.retry,
+        timeout=value.timeout,
+    )
+
+
+@dataclass(frozen=True)
 class Rule:
     name: str
     query: str
@@ -335,6 +504,8 @@ class Rule:
     position: Position  # where the query stands, for errors found after loading
     # The top-level dedup: with the rule's own over it.
     dedup: DedupSettings = field(default_factory=DedupSettings)
+    schedule: Schedule | None = None  # its own deliver:, over its channels'
+    urgent: bool = False  # bypasses quiet hours, digests and rate limits
 
 
 @dataclass(frozen=True)
@@ -352,6 +523,8 @@ class Config:
     aliases: Mapping[str, tuple[str, ...]]
     watchlist_files: tuple[Path, ...]
     dedup: DedupSettings = field(default_factory=DedupSettings)  # the top-level dedup:
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    policies: Mapping[str, ChannelPolicy] = field(default_factory=dict)  # per channel
     # Values that came from ${VAR}: the logger scrubs them from every event.
     secrets: frozenset[str] = field(default=frozenset())
     # The enabled rules, compiled once while loading (a RuleSet; compiling is the slow part).
@@ -593,7 +766,9 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         defaults=main.defaults,
         fetch=main.fetch,
         dedup=main.dedup,
-        channels=dict(main.channels),
+        delivery=main.delivery,
+        channels={n: _urls(v) for n, v in main.channels.items()},
+        policies={n: _policy(v, ZoneInfo(main.timezone)) for n, v in main.channels.items()},
         ops=main.ops,
         feeds=tuple(feeds),
         rules=tuple(rules),
@@ -626,23 +801,27 @@ class _Load:
 _RuleSource = tuple[_Doc, list[str | int], RuleConfig]
 
 
+def _urls(value: tuple[str, ...] | ChannelConfig) -> tuple[str, ...]:
+    return value.urls if isinstance(value, ChannelConfig) else value
+
+
 def _check_channels(load: _Load) -> None:
     """Every channel has a URL, and every URL is one apprise understands."""
     from monitor import notify
 
     doc = load.doc
-    for cname, urls in load.main.channels.items():
+    for cname, value in load.main.channels.items():
+        urls = _urls(value)
+        where: list[str | int] = ["channels", cname]
+        if isinstance(value, ChannelConfig):
+            where.append("urls")
         if not urls:
-            load.errors.append(
-                doc.position(["channels", cname]).error(f"channel {cname!r} has no URL")
-            )
+            load.errors.append(doc.position(where).error(f"channel {cname!r} has no URL"))
         for i, apprise_url in enumerate(urls):
             with _quiet_apprise():
                 problem = notify.validate_url(apprise_url)
             if problem:
-                load.errors.append(
-                    doc.position(["channels", cname, i]).error(f"channel {cname!r}: {problem}")
-                )
+                load.errors.append(doc.position([*where, i]).error(f"channel {cname!r}: {problem}"))
 
 
 def _feeds(load: _Load) -> list[Feed]:
@@ -788,6 +967,8 @@ def _rules(load: _Load, sources: list[_RuleSource]) -> list[Rule]:
                 examples=rc.examples,
                 position=d.position([*loc, "query"]),
                 dedup=dedup,
+                schedule=None if rc.deliver is None else _schedule(rc.deliver),
+                urgent=rc.urgent,
             )
         )
     return rules

@@ -25,7 +25,7 @@ from typing import Any
 
 from monitor import logs
 from monitor.config import Config, Feed, load_config
-from monitor.delivery import DELIVERY_RETRY
+from monitor.delivery import IDLE_RECHECK
 from monitor.errors import ConfigError, MonitorError
 from monitor.fetch import Fetcher
 from monitor.poll import FeedOutcome
@@ -34,8 +34,6 @@ from monitor.service import Monitor
 log = logs.get_logger()
 
 TICK = timedelta(seconds=15)
-
-SHUTDOWN_GRACE = timedelta(seconds=10)
 
 
 def sd_notify(message: str, env: Mapping[str, str] | None = None) -> bool:
@@ -72,6 +70,7 @@ class Daemon:
         self.configure_logs = configure_logs
         self.tick = tick
         self.stop = asyncio.Event()
+        self._force = asyncio.Event()  # a second SIGTERM: stop now, without the grace
         self._wake_delivery = asyncio.Event()
         self._reloading: asyncio.Task[None] | None = None
         self._in_flight: dict[str, asyncio.Task[Any]] = {}
@@ -86,7 +85,7 @@ class Daemon:
 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stop.set)
+            loop.add_signal_handler(sig, self._request_stop)
         loop.add_signal_handler(signal.SIGHUP, self._request_reload)
 
         # Explicit APScheduler settings: its default misfire grace of 1 s silently drops a late
@@ -127,17 +126,30 @@ class Daemon:
             loop.remove_signal_handler(sig)
         log.info("daemon_stopped", pending_alerts=self.monitor.store.pending_count())
 
+    def _request_stop(self) -> None:
+        """SIGTERM/SIGINT: the first stops taking work; a second one cuts the grace short."""
+        if self.stop.is_set():
+            log.warning("daemon_stop_forced", reason="a second stop signal")
+            self._force.set()
+        self.stop.set()
+
     async def _drain(self, delivery: asyncio.Task[Any]) -> None:
-        """Stop polls at once, let the delivery in progress finish within a deadline.
+        """Stop polls at once, let the delivery in progress finish within the grace.
 
         A cancelled poll has recorded nothing, so it loses nothing: the feed is polled again on
-        the next start. A delivery cut off by the deadline leaves its alert queued.
+        the next start. A delivery cut off by the grace (``delivery.shutdown_grace``, always
+        shorter than the unit's stop timeout) or by a second signal leaves its alert queued:
+        it was not marked sent, so it goes out after the next start (at most a duplicate).
         """
         polls = list(self._in_flight.values())
         for task in polls:
             task.cancel()
         self._wake_delivery.set()
-        _, pending = await asyncio.wait([delivery], timeout=SHUTDOWN_GRACE.total_seconds())
+        grace = self.monitor.config.delivery.shutdown_grace.total_seconds()
+        forced = asyncio.create_task(self._force.wait())
+        await asyncio.wait([delivery, forced], timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+        forced.cancel()
+        pending = [] if delivery.done() else [delivery]
         for task in pending:
             task.cancel()
         if polls or pending:
@@ -191,14 +203,21 @@ class Daemon:
             )
 
     async def _delivery_worker(self) -> None:
+        """Delivery passes: when a poll queued alerts, when the next one is due, or each minute.
+
+        The pass says when its next alert is due (a retry, a digest, the end of quiet hours, a
+        rate limit's window), so a digest goes out on its minute without polling the outbox.
+        """
+        next_due: datetime | None = None
         while True:
+            wait = IDLE_RECHECK.total_seconds()
+            if next_due is not None:
+                wait = min(wait, max(0.0, (next_due - self.monitor.clock()).total_seconds()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wake_delivery.wait(), timeout=DELIVERY_RETRY.total_seconds()
-                )
+                await asyncio.wait_for(self._wake_delivery.wait(), timeout=wait)
             self._wake_delivery.clear()
             try:
-                await self.monitor.delivery.deliver_pending()
+                next_due = (await self.monitor.delivery.run_pass()).next_due
             except MonitorError as e:
                 log.error("delivery_failed", error=str(e))
             except Exception as e:

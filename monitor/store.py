@@ -136,6 +136,12 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX story_members_story ON story_members(rule, story);
     CREATE INDEX story_members_joined ON story_members(joined_at);
     """,
+    # 3: delivery for people. ``batch`` names the message an alert went out in (a digest, or
+    # one item's rules grouped): rate limits count messages, not rows.
+    """
+    ALTER TABLE outbox ADD COLUMN batch TEXT;
+    CREATE INDEX outbox_channel_sent ON outbox(channel, sent_at);
+    """,
 )
 
 
@@ -212,6 +218,9 @@ class PendingAlert:
     attempts: int
     created_at: datetime
     done: frozenset[str]  # keys of the channel's URLs that already accepted it
+    next_attempt_at: datetime | None = None  # a retry waits until then
+    last_error: str | None = None
+    dead_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -743,18 +752,73 @@ class Store:
         holds up the alerts of the others.
         """
         rows = self._db.execute(
-            """SELECT id, key, rule, channel, payload, attempts, created_at, done FROM outbox
+            f"""SELECT {_OUTBOX_COLS} FROM outbox
                WHERE sent_at IS NULL AND dead_at IS NULL
                AND (? IS NULL OR next_attempt_at IS NULL OR next_attempt_at <= ?)
                ORDER BY id LIMIT ?""",
             (_ts(now), _ts(now), limit),
         ).fetchall()
-        return [
-            PendingAlert(
-                i, k, r, c, json.loads(p), a, _dt(t) or datetime.now(UTC), frozenset(json.loads(d))
-            )
-            for i, k, r, c, p, a, t, d in rows
-        ]
+        return [_outbox_row(r) for r in rows]
+
+    def outbox(self, *, dead: bool = False, limit: int = 1000) -> list[PendingAlert]:
+        """Undelivered alerts, oldest first: those still queued, or (``dead``) given up."""
+        rows = self._db.execute(
+            f"""SELECT {_OUTBOX_COLS} FROM outbox WHERE sent_at IS NULL
+                AND (dead_at IS NOT NULL) = ? ORDER BY id LIMIT ?""",
+            (int(dead), limit),
+        ).fetchall()
+        return [_outbox_row(r) for r in rows]
+
+    def outbox_summary(self) -> dict[str, Any]:
+        """Queue depth, the oldest alert waiting, and how many were given up."""
+        depth, oldest = self._db.execute(
+            "SELECT count(*), min(created_at) FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL"
+        ).fetchone()
+        (dead,) = self._db.execute(
+            "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND dead_at IS NOT NULL"
+        ).fetchone()
+        return {"pending": int(depth), "oldest_pending": _dt(oldest), "dead": int(dead)}
+
+    def retry_alerts(self, ids: Sequence[int] | None, now: datetime) -> int:
+        """Queue given-up (or waiting) alerts again, at once, with a fresh lifetime.
+
+        ``ids=None`` retries every dead letter. Returns how many were queued.
+        """
+        with self._tx() as db:
+            if ids is None:
+                n = db.execute(
+                    """UPDATE outbox SET dead_at = NULL, next_attempt_at = NULL, attempts = 0,
+                       created_at = ? WHERE sent_at IS NULL AND dead_at IS NOT NULL""",
+                    (_ts(now),),
+                ).rowcount
+            else:
+                n = sum(
+                    db.execute(
+                        """UPDATE outbox SET dead_at = NULL, next_attempt_at = NULL, attempts = 0,
+                           created_at = ? WHERE id = ? AND sent_at IS NULL""",
+                        (_ts(now), i),
+                    ).rowcount
+                    for i in ids
+                )
+        return int(n)
+
+    def drop_alert(self, alert_id: int) -> bool:
+        """Delete one undelivered alert (queued or dead) for good."""
+        with self._tx() as db:
+            n = db.execute(
+                "DELETE FROM outbox WHERE id = ? AND sent_at IS NULL", (alert_id,)
+            ).rowcount
+        return bool(n)
+
+    def messages_sent(self, channel: str, since: datetime) -> tuple[int, datetime | None]:
+        """Messages (not alerts: a digest is one) sent to ``channel`` since ``since``, and when
+        the oldest of them went out: what a rate limit counts."""
+        count, oldest = self._db.execute(
+            """SELECT count(DISTINCT COALESCE(batch, 'id:' || id)), min(sent_at) FROM outbox
+               WHERE channel = ? AND sent_at >= ?""",
+            (channel, _ts(since)),
+        ).fetchone()
+        return int(count), _dt(oldest)
 
     def pending_count(self) -> int:
         return int(
@@ -763,12 +827,16 @@ class Store:
             ).fetchone()[0]
         )
 
-    def mark_sent(self, alert_id: int, at: datetime) -> None:
+    def mark_sent(self, alert_id: int, at: datetime, *, batch: str | None = None) -> None:
+        self.mark_sent_many([alert_id], at, batch=batch)
+
+    def mark_sent_many(self, ids: Sequence[int], at: datetime, *, batch: str | None) -> None:
+        """Alerts that went out in one message (``batch`` names it), in one transaction."""
         with self._tx() as db:
-            db.execute(
+            db.executemany(
                 """UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_attempt_at = ?,
-                   last_error = NULL WHERE id = ?""",
-                (_ts(at), _ts(at), alert_id),
+                   last_error = NULL, batch = ? WHERE id = ?""",
+                [(_ts(at), _ts(at), batch, i) for i in ids],
             )
 
     def mark_failed(
@@ -780,9 +848,23 @@ class Store:
         done: Iterable[str] = (),
         retry_at: datetime | None = None,
         dead: bool = False,
+        notice: NewAlert | None = None,
     ) -> None:
-        """A failed try: remember which URLs took it, when to retry, or that it is given up."""
+        """A failed try: remember which URLs took it, when to retry, or that it is given up.
+
+        A given-up alert's operator ``notice`` is queued in the same transaction: a dead letter
+        is never silent, even across a crash.
+        """
         with self._tx() as db:
+            if notice is not None:
+                db.executemany(
+                    """INSERT OR IGNORE INTO outbox (key, rule, channel, payload, created_at)
+                       VALUES (?, ?, ?, ?, ?)""",
+                    [
+                        (notice.key, notice.rule, ch, json.dumps(dict(notice.payload)), _ts(at))
+                        for ch in notice.channels
+                    ],
+                )
             db.execute(
                 """UPDATE outbox SET attempts = attempts + 1, last_attempt_at = ?, last_error = ?,
                    done = ?, next_attempt_at = ?, dead_at = ? WHERE id = ?""",
@@ -840,6 +922,28 @@ def _feed_row(r: Sequence[Any]) -> FeedState:
         body_hash=r[17],
         rules_fingerprint=r[18],
         ttl=None if r[19] is None else timedelta(seconds=r[19]),
+    )
+
+
+_OUTBOX_COLS = (
+    "id, key, rule, channel, payload, attempts, created_at, done, next_attempt_at, last_error, "
+    "dead_at"
+)
+
+
+def _outbox_row(r: Sequence[Any]) -> PendingAlert:
+    return PendingAlert(
+        id=int(r[0]),
+        key=str(r[1]),
+        rule=str(r[2]),
+        channel=str(r[3]),
+        payload=json.loads(r[4]),
+        attempts=int(r[5]),
+        created_at=_dt(r[6]) or datetime.now(UTC),
+        done=frozenset(json.loads(r[7])),
+        next_attempt_at=_dt(r[8]),
+        last_error=r[9],
+        dead_at=_dt(r[10]),
     )
 
 

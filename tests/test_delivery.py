@@ -50,15 +50,16 @@ def test_a_failing_url_is_retried_alone_with_backoff_then_given_up(
     report = asyncio.run(monitor.run_once())
     assert report.delivery_failed == 1
     assert len(json_sink.messages) == 1
-    # The daemon honours the backoff: 2 attempts so far, the next after 2 minutes.
+    # The daemon honours the backoff: 2 attempts so far, the next after 60 s ± 20 % (the
+    # default retry: 30 s doubling to 15 min, jittered).
     assert asyncio.run(monitor.delivery.deliver_pending()) == (0, 0)
-    now[0] += timedelta(minutes=1)
+    now[0] += timedelta(seconds=45)
     assert asyncio.run(monitor.delivery.deliver_pending()) == (0, 0)
-    now[0] += timedelta(minutes=2)
+    now[0] += timedelta(seconds=30)
     assert asyncio.run(monitor.delivery.deliver_pending()) == (0, 1)
     assert store.pending_count() == 1
-    # After the delivery lifetime it is given up, with its reason kept.
-    now[0] += timedelta(days=3)
+    # After the delivery lifetime (24 h) it is given up, with its reason kept.
+    now[0] += timedelta(hours=24)
     assert asyncio.run(monitor.delivery.deliver_pending()) == (0, 1)
     assert store.pending_count() == 0
     ((rule, channel, reason),) = store.dead_alerts()

@@ -207,7 +207,11 @@ def test_on_repeat_alert_turns_story_dedup_off_for_a_rule(
         tmp_path, feed_server, json_sink, list(seed.FEEDS), dedup="dedup: {on_repeat: alert}"
     )
     run(config, Clock(START))
-    assert len(json_sink.messages) == 6  # every copy alerts, as before story dedup
+    store = Store(config.state_path, readonly=True)
+    try:
+        assert len(store.sent_alerts()) == 6  # every copy alerts, as before story dedup
+    finally:
+        store.close()
 
 
 def test_a_rule_of_its_own_can_override_the_window(
