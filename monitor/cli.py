@@ -74,6 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="show each feed's health; exit 1 if any feed is failing")
     st.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    ob = sub.add_parser("outbox", help="list, retry or drop alerts waiting for delivery")
+    obs = ob.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    ol = obs.add_parser("list", help="alerts waiting for delivery (or, with --dead, given up)")
+    ol.add_argument("--dead", action="store_true", help="list the dead letters instead")
+    ol.add_argument("--json", action="store_true", help="one JSON object per alert")
+    orr = obs.add_parser("retry", help="queue dead letters again, with a fresh lifetime")
+    which = orr.add_mutually_exclusive_group(required=True)
+    which.add_argument("ids", nargs="*", type=int, default=[], metavar="ID")
+    which.add_argument("--all", action="store_true", help="every dead letter")
+    od = obs.add_parser("drop", help="delete an undelivered alert for good")
+    od.add_argument("id", type=int, metavar="ID")
+
     nt = sub.add_parser("notify-test", help="send a test message to a channel")
     nt.add_argument("channel")
 
@@ -126,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(config)
         if args.command == "status":
             return cmd_status(config, as_json=args.json)
+        if args.command == "outbox":
+            return cmd_outbox(config, args)
         if args.command == "notify-test":
             return cmd_notify_test(config, args.channel)
         if args.command == "once":
@@ -222,14 +236,32 @@ def cmd_status(config: Config, *, as_json: bool) -> int:
             record["url"] = redact_url(str(record["url"]))  # feed URLs may carry credentials
             records.append(record)
         pending = store.pending_count()
+        outbox = store.outbox_summary()
+        dead = store.outbox(dead=True, limit=20)
     finally:
         store.close()
     failing = [r["name"] for r in records if r["status"] in (FAILING, GONE)]
     if as_json:
-        print(json.dumps({"feeds": records, "pending_alerts": pending}, ensure_ascii=False))
+        summary = {
+            "pending": outbox["pending"],
+            "oldest_pending": _iso(outbox["oldest_pending"]),
+            "dead": outbox["dead"],
+            "dead_letters": [_outbox_record(a) for a in dead],
+        }
+        print(
+            json.dumps(
+                {"feeds": records, "pending_alerts": pending, "outbox": summary},
+                ensure_ascii=False,
+            )
+        )
     else:
         _print_status_table(records, config)
         print(f"\nalerts waiting for delivery: {pending}")
+        if outbox["oldest_pending"] is not None:
+            oldest = outbox["oldest_pending"].astimezone(config.timezone)
+            print(f"oldest waiting since: {oldest:%Y-%m-%d %H:%M %Z}")
+        if outbox["dead"]:
+            print(f"dead letters (given up): {outbox['dead']} (news-monitor outbox list --dead)")
         if failing:
             print(f"failing: {', '.join(failing)}")
     return EXIT_FAILED if failing else EXIT_OK
@@ -260,6 +292,74 @@ def _print_status_table(records: list[dict[str, Any]], config: Config) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+
+
+# -- outbox -----------------------------------------------------------------------------------
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+def _outbox_record(a: Any) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "rule": a.rule,
+        "channel": a.channel,
+        "title": a.payload.get("title"),
+        "created_at": _iso(a.created_at),
+        "attempts": a.attempts,
+        "next_attempt_at": _iso(a.next_attempt_at),
+        "last_error": a.last_error,
+        "dead_at": _iso(a.dead_at),
+    }
+
+
+def cmd_outbox(config: Config, args: argparse.Namespace) -> int:
+    """The delivery queue, for a person: what waits, what was given up, and acting on it.
+
+    Works while the daemon runs (SQLite takes care of concurrent writers); the daemon sees a
+    retried alert on its next delivery pass.
+    """
+    from monitor.logs import redact_url
+    from monitor.store import Store
+
+    action = args.outbox_command
+    store = Store(config.state_path, readonly=action == "list")
+    try:
+        if action == "list":
+            alerts = store.outbox(dead=args.dead, limit=100_000)
+            for a in alerts:
+                record = _outbox_record(a)
+                if record["last_error"]:
+                    record["last_error"] = redact_url(str(record["last_error"]))
+                if args.json:
+                    print(json.dumps(record, ensure_ascii=False))
+                    continue
+                state = "dead" if a.dead_at else ("retry" if a.next_attempt_at else "queued")
+                print(
+                    f"{a.id:>6}  {state:<6}  {a.channel:<12}  {a.rule:<16}  "
+                    f"{a.attempts:>2} tries  {a.payload.get('title', '')}"
+                )
+                if record["last_error"]:
+                    print(f"        {record['last_error'][:200]}")
+            if not args.json:
+                kind = "dead letters" if args.dead else "alerts waiting"
+                print(f"{len(alerts)} {kind}", file=sys.stderr)
+            return EXIT_OK
+        now = datetime.now(UTC)
+        if action == "retry":
+            n = store.retry_alerts(None if args.all else args.ids, now)
+            print(f"queued again: {n}")
+            return EXIT_OK if n or args.all else EXIT_FAILED
+        if store.drop_alert(args.id):
+            log.warning("alert_dropped", id=args.id)
+            print(f"dropped: {args.id}")
+            return EXIT_OK
+        print(f"news-monitor: no undelivered alert {args.id}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        store.close()
 
 
 # -- once -------------------------------------------------------------------------------------

@@ -354,6 +354,12 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- schema -------------------------------------------------------------------------------
 
     def _migrate(self) -> None:
