@@ -417,7 +417,28 @@ def cmd_run(config: Config, config_path: str, configure_logs: Callable[[Config],
             monitor, reload_config=load_for_reload(config_path), configure_logs=configure_logs
         )
         asyncio.run(daemon.run())
+    _exit_past_stuck_sends()
     return EXIT_OK
+
+
+def _exit_past_stuck_sends() -> None:
+    """Exit now if a delivery cut off by the shutdown grace is still stuck in apprise.
+
+    apprise sends from its own thread pool, whose threads Python joins at exit: a channel that
+    hangs would hold the process past the grace (and past systemd's stop timeout). The state is
+    committed and closed by now, and the stuck alert was never marked sent, so it is queued for
+    the next start: leaving at once loses nothing.
+    """
+    import os
+    import threading
+
+    # Daemon threads count too: concurrent.futures joins its workers at exit all the same.
+    stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
+    if stuck:
+        log.warning("daemon_exit_abandoning_sends", threads=len(stuck))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_OK)
 
 
 # -- notify-test ------------------------------------------------------------------------------
