@@ -238,9 +238,14 @@ def plan_poll(
             draft.joiners.append(member)
             matched = placement.matched.title if placement.matched else ""
             plan.joined.append((member, matched))
-    _settle_stories(plan, drafts, firsts, feed, now, policies or {}, story_info)
+    followed = _settle_stories(plan, drafts, firsts, feed, now, policies or {}, story_info)
     for key, rule, message in firsts:
-        plan.alerts.append(NewAlert(key, rule, rule_channels[rule], message_to_payload(message)))
+        payload = message_to_payload(message)
+        # The story each alert tells, so a digest can name every outlet that carried it.
+        told = key if (rule, key) in drafts else followed.get((rule, key))
+        if told is not None:
+            payload["story"] = told
+        plan.alerts.append(NewAlert(key, rule, rule_channels[rule], payload))
         plan.messages.append(message)
     return plan
 
@@ -253,11 +258,15 @@ def _settle_stories(
     now: datetime,
     policies: Mapping[str, DedupSettings],
     story_info: Callable[[list[tuple[str, str]]], Mapping[tuple[str, str], StoryInfo]] | None,
-) -> None:
-    """What the poll's story joins send: nothing, a line in a new alert, or one follow-up."""
+) -> dict[tuple[str, str], str]:
+    """What the poll's story joins send: nothing, a line in a new alert, or one follow-up.
+
+    Returns the story of each follow-up, by its alert's ``(rule, key)``.
+    """
+    followed: dict[tuple[str, str], str] = {}
     joined = [(rs, d) for rs, d in drafts.items() if d.joiners]
     if not joined:
-        return
+        return followed
     older = [rs for rs, d in joined if d.first is None]
     infos = story_info(older) if story_info is not None and older else {}
     announced: set[tuple[str, str]] = set()
@@ -283,6 +292,7 @@ def _settle_stories(
         if not names:
             continue  # only outlets already named: nothing new to tell
         last = draft.joiners[-1]
+        followed[(rule, last.key)] = story
         extra.append(
             (
                 last.key,
@@ -307,6 +317,7 @@ def _settle_stories(
         dataclasses.replace(m, announced=True) if (m.rule, m.story) in announced else m
         for m in plan.story_members
     ]
+    return followed
 
 
 def story_member(m: StoryMember) -> Member:

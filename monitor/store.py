@@ -694,6 +694,15 @@ class Store:
         ).fetchall()
         return [_member_row(r) for r in rows]
 
+    def story_outlets(self, rule: str, story: str) -> tuple[str, ...]:
+        """Every outlet that carried a story, first report first."""
+        rows = self._db.execute(
+            """SELECT COALESCE(source, feed) FROM story_members WHERE rule = ? AND story = ?
+               ORDER BY joined_at, rowid""",
+            (rule, story),
+        ).fetchall()
+        return tuple(dict.fromkeys(str(r[0]) for r in rows))
+
     def stories_info(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoryInfo]:
         """The stories named by ``(rule, story)`` pairs that exist, with their unsent members."""
         out: dict[tuple[str, str], StoryInfo] = {}

@@ -397,3 +397,36 @@ def test_a_failing_channel_is_tried_once_per_pass_not_once_per_alert(
         cycle(Monitor(config, store, clock=Clock(START)))
         assert store.pending_count() == 3
     assert len(json_sink.messages) == 1  # the first failed: the others wait for its retry
+
+
+def test_a_digest_names_every_outlet_that_carried_the_story(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
+) -> None:
+    from tests import stories_seed as seed
+
+    clock = Clock(START)
+    urls = seed.serve_all(feed_server, START)
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(
+        textwrap.dedent(
+            f"""\
+            state: state.db
+            timezone: Asia/Makassar
+            fetch: {{allow_private: ["127.0.0.1:{feed_server.port}"]}}
+            channels:
+              chat: {{urls: "{json_sink.url()}", deliver: {{every: 1h}}}}
+            rules:
+              - {{name: gempa, query: '{seed.RULE_QUERY}', notify: chat}}
+            feeds:
+            """
+        )
+        + "".join(f'  - {{name: {n}, url: "{u}"}}\n' for n, u in urls.items())
+    )
+    config = load_config(cfg)
+    with Store(config.state_path) as store:
+        monitor = Monitor(config, store, clock=clock)
+        cycle(monitor)
+        assert step(monitor, clock, START + timedelta(minutes=50)) == 2  # 10:00: the digest
+    [digest] = json_sink.messages
+    m51 = digest.message.split("Gempa M5,1")[1].split("Gempa M4,2")[0]
+    assert "also reported by:" in m51 and "beritabali.com" in m51

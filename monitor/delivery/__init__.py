@@ -304,6 +304,7 @@ class Delivery:
                 message = replace(message, rule=", ".join(rules))
             title, body = render(message, tz)
         else:
+            messages = [self._with_outlets(a, m) for a, m in zip(rows, messages, strict=True)]
             title, body = render_digest(channel.name, out.digest, messages, tz)
         skip = frozenset.intersection(*(a.done for a in rows)) if rows else frozenset()
         result: DeliveryResult = await in_thread(channel.deliver, title, body, skip=skip)
@@ -321,6 +322,16 @@ class Delivery:
         for a in rows:
             self._failed(a, policy, result, detail or "delivery failed", at)
         return False, len(rows)
+
+    def _with_outlets(self, alert: PendingAlert, message: AlertMessage) -> AlertMessage:
+        """A digest names every outlet that carried the story by now (story dedup)."""
+        story = alert.payload.get("story")
+        if not isinstance(story, str):
+            return message
+        mine = message.source or message.feed
+        outlets = [o for o in self.store.story_outlets(alert.rule, story) if o != mine]
+        also = tuple(dict.fromkeys((*message.also, *outlets)))
+        return replace(message, also=also) if also != message.also else message
 
     def _failed(
         self,
