@@ -71,10 +71,18 @@ def parse_duration(value: object) -> timedelta:
         raise ValueError("expected a duration such as 90s, 10m, 2h or 1d")
     text = value.strip().replace(" ", "")
     pos, total = 0, 0.0
+    last_unit = float("inf")
     for m in _DURATION_PART.finditer(text):
         if m.start() != pos:
             break
-        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+        unit = _DURATION_UNITS[m.group(2)]
+        if unit >= last_unit:
+            # "1h1h" or "30m1h" is a typo, not a duration: units once each, largest first.
+            raise ValueError(
+                f"invalid duration {value!r}: each unit at most once, largest first (1h30m)"
+            )
+        last_unit = unit
+        total += float(m.group(1)) * unit
         pos = m.end()
     if not text or pos != len(text):
         raise ValueError(f"invalid duration {value!r}: expected e.g. 90s, 10m, 2h, 1d or 1h30m")
@@ -140,6 +148,24 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _at_least(minimum: timedelta, why: str = "") -> Any:
+    """A field validator: the duration is at least ``minimum`` (the message says the range)."""
+
+    def check(v: timedelta | None) -> timedelta | None:
+        if v is not None and v < minimum:
+            raise ValueError(f"must be at least {_fmt(minimum)}{why} (got {_fmt(v)})")
+        return v
+
+    return check
+
+
+_MIN_INTERVAL = timedelta(seconds=10)
+_MIN_MAX_AGE = timedelta(minutes=1)
+_MIN_STALE = timedelta(minutes=1)
+# Google News throttles, then blocks, clients that poll searches more often than this.
+MIN_GOOGLE_NEWS_INTERVAL = timedelta(minutes=1)
+
+
 class Defaults(_Model):
     interval: Duration = timedelta(minutes=10)
     max_age: Duration = timedelta(days=2)
@@ -148,22 +174,35 @@ class Defaults(_Model):
     failure_threshold: int = Field(default=3, ge=1, le=1000)
     stale_after: Duration = timedelta(days=2)
 
+    _interval = field_validator("interval")(_at_least(_MIN_INTERVAL))
+    _max_age = field_validator("max_age")(_at_least(_MIN_MAX_AGE, ", or nothing could ever alert"))
+    _stale = field_validator("stale_after")(_at_least(_MIN_STALE))
+
     @model_validator(mode="after")
     def _retention_outlives_max_age(self) -> Defaults:
-        if self.max_age < timedelta(minutes=1):
-            raise ValueError("max_age must be at least 1m, or nothing could ever alert")
         if self.retention <= self.max_age:
             raise ValueError(
                 "retention must be longer than max_age, or old items would alert again"
             )
-        if self.interval < timedelta(seconds=10):
-            raise ValueError("interval must be at least 10s")
         return self
 
 
 class FetchSettings(_Model):
     timeout: Duration = timedelta(seconds=30)
     max_bytes: Size = 10 * 1024 * 1024
+
+    @field_validator("max_bytes")
+    @classmethod
+    def _within_parser_cap(cls, v: int) -> int:
+        from monitor.parse import MAX_BODY_BYTES
+
+        if not 1024 <= v <= MAX_BODY_BYTES:
+            raise ValueError(
+                f"must be between 1KiB and {MAX_BODY_BYTES // 2**20}MiB, the most the parser "
+                f"reads (got {v} bytes)"
+            )
+        return v
+
     max_redirects: int = Field(default=5, ge=0, le=20, strict=True)
     concurrency: int = Field(default=20, ge=1, le=1000)
     per_host: int = Field(default=4, ge=1, le=100)
@@ -185,6 +224,10 @@ class FeedConfig(_Model):
     enabled: StrictBool = True
     allow_private: StrictBool | tuple[str, ...] | None = None
 
+    _interval = field_validator("interval")(_at_least(_MIN_INTERVAL))
+    _max_age = field_validator("max_age")(_at_least(_MIN_MAX_AGE, ", or nothing could ever alert"))
+    _stale = field_validator("stale_after")(_at_least(_MIN_STALE))
+
     @model_validator(mode="after")
     def _one_source(self) -> FeedConfig:
         if (self.url is None) == (self.google_news is None):
@@ -193,10 +236,6 @@ class FeedConfig(_Model):
             raise ValueError("google_news needs a search query")
         if self.url is not None and not self.url.strip():
             raise ValueError("url is empty")
-        if self.max_age is not None and self.max_age < timedelta(minutes=1):
-            raise ValueError("max_age must be at least 1m, or nothing could ever alert")
-        if self.interval is not None and self.interval < timedelta(seconds=10):
-            raise ValueError("interval must be at least 10s")
         return self
 
 
@@ -249,22 +288,40 @@ def _check_dedup(window: timedelta | None, update_every: timedelta | None) -> No
 _CLOCK_TIME = r"([01]\d|2[0-3]):[0-5]\d"
 
 
-class DeliverEvery(_Model):
-    every: Duration
+class DeliverSpec(_Model):
+    """``deliver:``: ``immediate``, ``{every: 1h}`` or ``{daily: "08:00"}``."""
+
+    every: Duration | None = None
+    daily: str | None = None
+
+    @field_validator("daily")
+    @classmethod
+    def _clock(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(_CLOCK_TIME, v):
+            raise ValueError(f"expected a time of day HH:MM, e.g. 08:00 (got {v!r})")
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _words(cls, v: object) -> object:
+        if v == "immediate":
+            return {}
+        if isinstance(v, str):
+            raise ValueError('expected immediate, {every: 1h} or {daily: "08:00"}')
+        return v
 
     @field_validator("every")
     @classmethod
-    def _at_least_a_minute(cls, v: timedelta) -> timedelta:
-        if v < timedelta(minutes=1) or v > timedelta(days=7):
-            raise ValueError("every: must be between 1m and 7d")
+    def _at_least_a_minute(cls, v: timedelta | None) -> timedelta | None:
+        if v is not None and not timedelta(minutes=1) <= v <= timedelta(days=7):
+            raise ValueError(f"must be between 1m and 7d (got {_fmt(v)})")
         return v
 
-
-class DeliverDaily(_Model):
-    daily: Annotated[str, Field(pattern=f"^{_CLOCK_TIME}$")]
-
-
-DeliverSpec = Literal["immediate"] | DeliverEvery | DeliverDaily
+    @model_validator(mode="after")
+    def _one(self) -> DeliverSpec:
+        if self.every is not None and self.daily is not None:
+            raise ValueError("deliver takes one of every: or daily:, not both")
+        return self
 
 
 class RetrySettings(_Model):
@@ -296,8 +353,8 @@ class ChannelConfig(_Model):
 
     urls: tuple[str, ...]
     timezone: str | None = None
-    deliver: DeliverSpec = "immediate"
-    quiet_hours: Annotated[str, Field(pattern=f"^{_CLOCK_TIME}-{_CLOCK_TIME}$")] | None = None
+    deliver: DeliverSpec = DeliverSpec()
+    quiet_hours: str | None = None
     rate_limit: str | None = None
     burst: int = Field(default=5, ge=1, le=1000)
     retry: RetrySettings = RetrySettings()
@@ -309,6 +366,13 @@ class ChannelConfig(_Model):
     @classmethod
     def _zone(cls, v: str | None) -> str | None:
         return None if v is None else _known_zone(v)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _window(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(f"{_CLOCK_TIME}-{_CLOCK_TIME}", v):
+            raise ValueError(f"expected HH:MM-HH:MM, e.g. 22:00-06:00 (got {v!r})")
+        return v
 
     @field_validator("rate_limit")
     @classmethod
@@ -384,16 +448,17 @@ class MonitorFile(_Model):
     fetch: FetchSettings = FetchSettings()
     dedup: DedupSettings = DedupSettings()
     delivery: DeliverySettings = DeliverySettings()
-    channels: dict[Name, tuple[str, ...] | ChannelConfig] = {}
+    channels: dict[Name, ChannelConfig] = {}
     ops: Name | None = None
     feeds: tuple[FeedConfig, ...] = ()
     watchlists: tuple[str, ...] = ()
     aliases: dict[str, tuple[str, ...]] = {}
     rules: tuple[RuleConfig, ...] = ()
 
+    # A channel is one URL, a list of them, or a mapping with ``urls:``: all become mappings.
     _norm_channels = field_validator("channels", mode="before")(
         lambda v: (
-            {k: x if isinstance(x, dict) else _one_or_many(x) for k, x in v.items()}
+            {k: x if isinstance(x, dict) else {"urls": _one_or_many(x)} for k, x in v.items()}
             if isinstance(v, dict)
             else v
         )
@@ -465,17 +530,15 @@ class ChannelPolicy:
     timeout: timedelta = timedelta(seconds=30)
 
 
-def _schedule(spec: object) -> Schedule:
-    if isinstance(spec, DeliverEvery):
+def _schedule(spec: DeliverSpec) -> Schedule:
+    if spec.every is not None:
         return Schedule("every", every=spec.every)
-    if isinstance(spec, DeliverDaily):
+    if spec.daily is not None:
         return Schedule("daily", at=time.fromisoformat(spec.daily))
     return IMMEDIATE
 
 
-def _policy(value: tuple[str, ...] | ChannelConfig, tz: ZoneInfo) -> ChannelPolicy:
-    if not isinstance(value, ChannelConfig):
-        return ChannelPolicy(timezone=tz)
+def _policy(value: ChannelConfig, tz: ZoneInfo) -> ChannelPolicy:
     quiet = None
     if value.quiet_hours:
         start, end = value.quiet_hours.split("-")
@@ -801,8 +864,8 @@ class _Load:
 _RuleSource = tuple[_Doc, list[str | int], RuleConfig]
 
 
-def _urls(value: tuple[str, ...] | ChannelConfig) -> tuple[str, ...]:
-    return value.urls if isinstance(value, ChannelConfig) else value
+def _urls(value: ChannelConfig) -> tuple[str, ...]:
+    return value.urls
 
 
 def _check_channels(load: _Load) -> None:
@@ -813,7 +876,7 @@ def _check_channels(load: _Load) -> None:
     for cname, value in load.main.channels.items():
         urls = _urls(value)
         where: list[str | int] = ["channels", cname]
-        if isinstance(value, ChannelConfig):
+        if ("channels", cname, "urls") in doc.values:  # written as a mapping
             where.append("urls")
         if not urls:
             load.errors.append(doc.position(where).error(f"channel {cname!r} has no URL"))
@@ -861,6 +924,15 @@ def _feeds(load: _Load) -> list[Feed]:
                 stale_after=fc.stale_after or main.defaults.stale_after,
             )
         )
+        if fc.google_news is not None and feeds[-1].interval < MIN_GOOGLE_NEWS_INTERVAL:
+            own = fc.interval is not None
+            where: list[str | int] = ["feeds", i, "interval"] if own else ["defaults", "interval"]
+            load.errors.append(
+                doc.position(where).error(
+                    f"feed {fc.name!r}: a Google News feed's interval must be at least "
+                    f"{_fmt(MIN_GOOGLE_NEWS_INTERVAL)} (got {_fmt(feeds[-1].interval)})"
+                )
+            )
         if feeds[-1].max_age >= main.defaults.retention:
             load.errors.append(
                 doc.position(["feeds", i, "max_age"]).error(

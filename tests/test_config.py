@@ -344,11 +344,76 @@ def test_values_that_could_never_work_are_refused(tmp_path: Path) -> None:
         tmp_path / "m.yaml",
         """
         feeds:
-          - {name: a, url: "", max_age: 0s}
+          - {name: a, url: ""}
         """,
     )
     (err,) = errors_of(cfg)
     assert "url is empty" in err
+
+
+NONSENSE = [
+    # (config text, FILE:LINE:COL of the error, what the message says)
+    ("fetch: {max_bytes: 0}", "1:20", "invalid size 0"),
+    ("fetch: {max_bytes: 17MiB}", "1:20", "must be between 1KiB and 16MiB"),
+    ("defaults: {stale_after: 0s}", "1:25", "must be at least 1m (got 0s)"),
+    ("feeds:\n  - {name: a, url: x.xml, stale_after: 0s}", "2:40", "must be at least 1m"),
+    ("defaults: {interval: 1h1h}", "1:22", "each unit at most once, largest first"),
+    ("defaults: {interval: 30m1h}", "1:22", "each unit at most once, largest first"),
+    ("defaults: {interval: 5s}", "1:22", "must be at least 10s (got 5s)"),
+    ("defaults: {max_age: 30s}", "1:21", "must be at least 1m, or nothing could ever alert"),
+    ("feeds:\n  - {name: g, google_news: bali, interval: 30s}", "2:44", "at least 1m (got 30s)"),
+    (
+        "defaults: {interval: 30s}\nfeeds:\n  - {name: g, google_news: bali}",
+        "1:22",
+        "a Google News feed's interval must be at least 1m",
+    ),
+    ("dedup: {window: 40d}", "1:17", "longer than defaults.retention (30d)"),
+    ("timezone: Mars/Olympus", "1:11", "unknown time zone 'Mars/Olympus'"),
+    (
+        'channels: {c: {urls: "json://127.0.0.1:9/x", timezone: Bali}}',
+        "1:56",
+        "unknown time zone 'Bali'",
+    ),
+    (
+        'channels: {c: {urls: "json://127.0.0.1:9/x", rate_limit: fast}}',
+        "1:58",
+        "invalid rate_limit 'fast'",
+    ),
+    (
+        'channels: {c: {urls: "json://127.0.0.1:9/x", quiet_hours: "22-6"}}',
+        "1:59",
+        "expected HH:MM-HH:MM, e.g. 22:00-06:00",
+    ),
+    (
+        'channels: {c: {urls: "json://127.0.0.1:9/x", deliver: {daily: "25:00"}}}',
+        "1:63",
+        "expected a time of day HH:MM",
+    ),
+    (
+        'channels: {c: {urls: "json://127.0.0.1:9/x", deliver: {every: 30s}}}',
+        "1:63",
+        "must be between 1m and 7d (got 30s)",
+    ),
+    (
+        'channels: {c: {urls: "json://127.0.0.1:9/x", retry: {first: 1m, max: 30s}}}',
+        "1:53",
+        "retry.max must be at least retry.first",
+    ),
+    ("delivery: {shutdown_grace: 40s}", "1:28", "at most 25s"),
+]
+
+
+@pytest.mark.parametrize(("text", "where", "message"), NONSENSE)
+def test_config_that_cannot_work_is_refused_with_its_position(
+    tmp_path: Path, text: str, where: str, message: str
+) -> None:
+    rules = "\nrules:\n  - {name: r, query: gempa, notify: c}\n"
+    if "channels:" not in text:
+        rules = '\nchannels: {c: "json://127.0.0.1:9/x"}' + rules
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text(text + rules)
+    errors = errors_of(cfg)
+    assert any(f"m.yaml:{where}: " in e and message in e for e in errors), errors
 
 
 def test_a_rejected_channel_url_never_logs_its_secret(
