@@ -16,12 +16,13 @@ from monitor.config import Feed
 from monitor.store import FeedState
 
 OK, NEW, FAILING, STALE, GONE, ERRORING = "ok", "new", "failing", "stale", "gone", "erroring"
-PROBLEMS = frozenset({FAILING, STALE, GONE})
+DEGRADED = "degraded"  # polled fine, but the feed parsed only in part
+PROBLEMS = frozenset({FAILING, STALE, GONE, DEGRADED})
 
 
 @dataclass(frozen=True)
 class Health:
-    status: str  # ok | new (never polled) | erroring (below threshold) | failing | stale | gone
+    status: str  # ok | new | erroring (below threshold) | failing | stale | gone | degraded
     reason: str
 
     @property
@@ -40,6 +41,8 @@ def assess(feed: Feed, state: FeedState, now: datetime, failure_threshold: int) 
         return Health(ERRORING, f"{state.failures} failure(s): {state.last_error or '?'}")
     if state.first_polled_at is None:
         return Health(NEW, "not polled yet")
+    if state.last_error:  # a successful poll that kept an error: the body parsed in part
+        return Health(DEGRADED, state.last_error)
     since = state.last_new_item_at or state.first_polled_at
     if now - since > feed.stale_after:
         return Health(STALE, f"no new item since {since:%Y-%m-%d %H:%M} UTC ({_ago(now - since)})")

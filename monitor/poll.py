@@ -574,6 +574,7 @@ class Poller:
                     ttl=parsed.ttl,
                     story_members=plan.story_members,
                     followups=plan.followups,
+                    problem=parsed.problem,
                 )
             )
         # Recorded (or a dry run, which shows what would happen across its feeds): the index
@@ -603,6 +604,7 @@ class Poller:
             items=len(items),
             new=len(plan.seen),
             alerts=len(plan.alerts),
+            degraded=parsed.problem,
             seconds=round(elapsed, 3),
         )
         return (

@@ -46,10 +46,17 @@ class CycleReport:
 
     @property
     def ok(self) -> bool:
-        # A feed skipped because its server asked to wait is not a failure of this run.
-        return self.delivery_failed == 0 and all(
-            f.status in ("ok", "not_modified", "skipped") for f in self.feeds
-        )
+        """No delivery failed, no feed polled failed, and some feed works.
+
+        A feed skipped because its server asked to wait is not a failure of this run; but when
+        every feed was skipped and one of them is backing off after errors (the only feed is
+        broken), nothing worked, and the exit status says so.
+        """
+        if self.delivery_failed or any(f.status == "failed" for f in self.feeds):
+            return False
+        worked = any(f.status in ("ok", "not_modified") for f in self.feeds)
+        broken = any(f.status == "skipped" and f.error for f in self.feeds)
+        return worked or not broken
 
 
 class Monitor:
@@ -110,7 +117,9 @@ class Monitor:
                     reason="waiting as the server asked or after errors",
                     until=state.not_before.isoformat(),
                 )
-                report.feeds.append(FeedOutcome(feed.name, "skipped"))
+                # Skipped while failing (backing off after errors) is still a broken feed.
+                error = state.last_error if state.failures else None
+                report.feeds.append(FeedOutcome(feed.name, "skipped", error=error))
                 continue
             feeds.append(feed)
         async with self.fetcher() as fetcher:

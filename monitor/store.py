@@ -284,6 +284,7 @@ class PollRecord:
     ttl: timedelta | None = None
     story_members: Sequence[StoryMember] = ()
     followups: Sequence[tuple[str, str]] = ()  # (rule, story) whose follow-up is queued now
+    problem: str | None = None  # the feed parsed only in part: why (shown as "degraded")
 
 
 class StateLock:
@@ -462,7 +463,7 @@ class Store:
                 """UPDATE feeds SET etag = ?, last_modified = ?, url = COALESCE(?, url),
                    first_polled_at = COALESCE(first_polled_at, ?), next_poll_at = ?,
                    not_before = ?, last_attempt_at = ?, last_success_at = ?, last_status = ?,
-                   last_error = NULL, failures = 0, backoff_seconds = NULL,
+                   last_error = ?, failures = 0, backoff_seconds = NULL,
                    last_new_item_at = CASE WHEN ? THEN ? ELSE last_new_item_at END,
                    body_hash = ?, rules_fingerprint = ?, ttl_seconds = ? WHERE name = ?""",
                 (
@@ -475,6 +476,7 @@ class Store:
                     at,
                     at,
                     rec.status,
+                    rec.problem,
                     bool(rec.seen),
                     at,
                     rec.body_hash,
@@ -582,7 +584,8 @@ class Store:
         with self._tx() as db:
             db.execute(
                 """UPDATE feeds SET next_poll_at = ?, not_before = ?, last_attempt_at = ?,
-                   last_success_at = ?, last_status = ?, last_error = NULL, failures = 0,
+                   last_success_at = ?, last_status = ?, failures = 0,
+                   last_error = CASE WHEN failures > 0 THEN NULL ELSE last_error END,
                    backoff_seconds = NULL WHERE name = ?""",
                 (_ts(next_poll_at), _ts(not_before), _ts(at), _ts(at), status, feed),
             )

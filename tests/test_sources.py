@@ -302,3 +302,63 @@ def test_rss_ttl_raises_the_interval_also_after_a_304(
     assert state is not None and state.last_status == 304 and state.next_poll_at is not None
     assert state.next_poll_at >= now + timedelta(minutes=108)
     store.close()
+
+
+def test_a_feed_cut_off_halfway_is_degraded_not_ok(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Items recovered from malformed XML are read, and status says the feed is degraded."""
+    from monitor.cli import main
+
+    data = Path(__file__).parent / "data" / "feeds" / "truncated.xml"
+    feed_server.route("/news.xml", body=data.read_bytes())
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(
+        f"""\
+state: state.db
+fetch: {{allow_private: ["127.0.0.1:{feed_server.port}"]}}
+channels: {{chat: "{json_sink.url()}"}}
+ops: chat
+feeds:
+  - {{name: cut, url: "{feed_server.url("/news.xml")}"}}
+rules:
+  - {{name: r, query: complete, notify: chat}}
+"""
+    )
+    assert main(["-c", str(cfg), "once"]) == 0
+    capsys.readouterr()
+    assert main(["-c", str(cfg), "status", "--json"]) == 0  # degraded is shown, not failing
+    [record] = json.loads(capsys.readouterr().out)["feeds"]
+    assert record["status"] == "degraded"
+    assert "not well-formed" in record["reason"] and "items recovered" in record["reason"]
+    assert record["last_error"] == record["reason"]
+    # The unchanged body polled again stays degraded (the skip must not clear the reason).
+    assert main(["-c", str(cfg), "once"]) == 0
+    capsys.readouterr()
+    main(["-c", str(cfg), "status", "--json"])
+    assert json.loads(capsys.readouterr().out)["feeds"][0]["status"] == "degraded"
+    assert any("degraded" in m.title for m in json_sink.messages)  # ops heard once
+    assert sum("degraded" in m.title for m in json_sink.messages) == 1
+
+
+def test_once_exits_1_when_its_only_feed_is_broken(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
+) -> None:
+    from monitor.cli import main
+
+    feed_server.route("/news.xml", status=500)
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(
+        f"""\
+state: state.db
+fetch: {{allow_private: ["127.0.0.1:{feed_server.port}"]}}
+channels: {{chat: "{json_sink.url()}"}}
+feeds:
+  - {{name: only, url: "{feed_server.url("/news.xml")}"}}
+rules:
+  - {{name: r, query: gempa, notify: chat}}
+"""
+    )
+    assert main(["-c", str(cfg), "once"]) == 1  # polled and failed
+    assert main(["-c", str(cfg), "once"]) == 1  # skipped while backing off: still broken
+    assert main(["-c", str(cfg), "once", "--force"]) == 1

@@ -9,6 +9,7 @@ network, the file system or unhardened bytes, and it turns feedparser's dicts in
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import feedparser
@@ -66,4 +67,10 @@ def parse_with_feedparser(
         if not version:
             raise ParseError("not a feed: no RSS, Atom or RDF root element")
 
-    return assemble(feed, entries, feed_name=feed_name, url=url)
+    result = assemble(feed, entries, feed_name=feed_name, url=url)
+    exc = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    if hasattr(exc, "getLineNumber"):
+        # Not well-formed, yet items came out: feedparser's loose parser recovered what it
+        # could (a body cut off halfway, say). The feed works, but not whole: "degraded".
+        return dataclasses.replace(result, problem=_syntax_error(exc) + " (items recovered)")
+    return result

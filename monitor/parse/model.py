@@ -53,6 +53,9 @@ class ParsedFeed:
     link: str | None
     items: tuple[FeedItem, ...]
     ttl: timedelta | None = None
+    problem: str | None = None
+    """Why only part of the feed could be read (malformed XML from which items were
+    recovered), or None when it parsed whole."""
 
 
 def http_link(value: object, base: str) -> str | None:
