@@ -1,10 +1,9 @@
-"""Delivery stage: render one alert as plain text and send it through apprise.
+"""Channels: apprise URLs, their validation and redaction, and sending to each of them.
 
-Feed text is hostile input. Everything that reaches a phone goes through :func:`render`, which
-strips control and bidi-override characters (a U+202E in a headline can make a link read
-backwards, CVE-2021-42574 "Trojan Source"), collapses whitespace and caps lengths. The message
-is sent with ``body_format=TEXT``, so apprise escapes it for HTML/Markdown services (Telegram,
-Discord, Matrix) instead of letting a feed inject markup or mentions.
+Each URL is one target, rendered for its own service (:meth:`Channel.send`): Markdown for the
+services whose apprise plugin takes it, plain text for the others and as the fallback when a
+service rejects the Markdown, and a multipart HTML + text email for ``mailto://``/``mailtos://``
+(:mod:`monitor.notify.email`).
 
 Secrets live in apprise URLs (bot tokens, passwords). Only :func:`redact`-ed URLs leave this
 module, in results and in logs, and apprise's own logger is kept at WARNING because at DEBUG it
@@ -18,14 +17,13 @@ import logging
 import re
 import sys
 import threading
-import unicodedata
 import zoneinfo
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import apprise
 import structlog
@@ -33,6 +31,9 @@ from apprise.manager_plugins import NotificationManager
 from apprise.utils.parse import parse_urls as _untyped_parse_urls
 
 from monitor.errors import ConfigError
+from monitor.notify import email
+from monitor.notify.chat import Limits, render_chat
+from monitor.notify.text import TITLE_MAX, AlertMessage, Digest, clean_text, clip
 
 log = structlog.get_logger()
 
@@ -40,116 +41,15 @@ log = structlog.get_logger()
 _PLUGINS: Any = cast(Any, NotificationManager)()
 _parse_urls: Any = _untyped_parse_urls
 
-TITLE_MAX = 250
-BODY_MAX = 2000
-_SOURCE_MAX = 200
-_LINK_MAX = 1000
-_MATCHED_MAX = 500
 _DETAIL_MAX = 500
-_ELLIPSIS = "…"
 
 CONSOLE_SCHEME = "console"
 
-# Unicode categories removed from feed text: Cc (C0/C1 controls, incl. ESC for terminal escape
-# sequences), Cf (format: bidi embeddings/overrides/isolates U+202A-202E U+2066-2069, LRM/RLM,
-# zero-width characters, BOM), Cs (lone surrogates, which cannot even be encoded as UTF-8).
-_DROP_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
-# Line breaks of any kind become spaces first, so "a\nb" does not turn into "ab".
-_BREAK_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]{0,31})://")
-
-
-# ---------------------------------------------------------------------------------------------
-# Rendering
-
-
-@dataclass(frozen=True)
-class AlertMessage:
-    """One alert as the outbox hands it to delivery; all text fields come from the feed."""
-
-    rule: str
-    title: str
-    link: str | None
-    source: str | None
-    feed: str
-    published: datetime | None  # aware UTC
-    matched: tuple[str, ...]  # matched terms as they appear in the text, de-duplicated, in order
-    also: tuple[str, ...] = ()  # other outlets that carry the same story (story dedup)
-    followup: bool = False  # an "also reported by" follow-up to an alert already sent
-
-
-def clean_text(text: str, limit: int) -> str:
-    """One line of display-safe text: no control/format characters, single spaces, capped."""
-    text = unicodedata.normalize("NFC", text)
-    spaced = "".join(" " if unicodedata.category(c) in _BREAK_CATEGORIES else c for c in text)
-    kept = "".join(c for c in spaced if unicodedata.category(c) not in _DROP_CATEGORIES)
-    return _clip(" ".join(kept.split()), limit)
-
-
-def _clip(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return text[: limit - len(_ELLIPSIS)].rstrip() + _ELLIPSIS
-
-
-def _safe_link(link: str | None) -> str | None:
-    """The link if it is an absolute http(s) URL; other schemes (javascript:, data:, file:)
-    have no business in an alert and would be clickable in some clients."""
-    if not link:
-        return None
-    cleaned = clean_text(link, _LINK_MAX * 4).replace(" ", "%20")
-    try:
-        parts = urlsplit(cleaned)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    if len(cleaned) > _LINK_MAX:
-        # A truncated URL leads somewhere else; better no link than a wrong one.
-        return None
-    return cleaned
-
-
-def _format_published(published: datetime, tz: zoneinfo.ZoneInfo) -> str:
-    if published.tzinfo is None:
-        # The contract is aware UTC; a naive value is read as UTC rather than local time.
-        published = published.replace(tzinfo=UTC)
-    return published.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
-
-
-def render(alert: AlertMessage, tz: zoneinfo.ZoneInfo) -> tuple[str, str]:
-    """(title, body) as plain text, safe to hand to any apprise service.
-
-    Title: ``[rule] headline`` (``[rule] also reported: headline`` for a story follow-up).
-    Body lines: source (the feed name when the item names no source), publication time in
-    ``tz``, link, ``matched: term, term``, ``also reported by: outlet, outlet``.
-    """
-    rule = clean_text(alert.rule, 80)
-    headline = clean_text(alert.title, TITLE_MAX) or "(no title)"
-    marker = "also reported: " if alert.followup else ""
-    title = clean_text(f"[{rule}] {marker}{headline}", TITLE_MAX)
-
-    lines: list[str] = []
-    source = clean_text(alert.source or "", _SOURCE_MAX)
-    feed = clean_text(alert.feed, _SOURCE_MAX)
-    if source and feed and source != feed:
-        lines.append(_clip(f"{source} (feed: {feed})", _SOURCE_MAX))
-    elif source or feed:
-        lines.append(source or feed)
-    if alert.published is not None:
-        lines.append(_format_published(alert.published, tz))
-    link = _safe_link(alert.link)
-    if link:
-        lines.append(link)
-    terms = [t for t in (clean_text(m, 100) for m in alert.matched) if t]
-    terms = list(dict.fromkeys(terms))
-    if terms:
-        lines.append(_clip("matched: " + ", ".join(terms), _MATCHED_MAX))
-    also = list(dict.fromkeys(t for t in (clean_text(a, 100) for a in alert.also) if t))
-    if also:
-        lines.append(_clip("also reported by: " + ", ".join(also), _MATCHED_MAX))
-    body = _clip("\n".join(lines), BODY_MAX)
-    return title, body
+# Generic webhooks pass any format through untouched: their receivers get Markdown only when
+# the URL asks for it (?format=markdown), since nothing tells them how to read it.
+_PASSTHROUGH_SCHEMES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})
+_FORMAT_RE = re.compile(r"([?&]format=)[^&#]*", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,25 +199,49 @@ class _Target:
         self.key = url_key(url)
         self.redacted = redact(url)
         self.secrets = _secrets_of(url, self.redacted)
+        self.scheme = _scheme(url) or ""
         self.apprise = apprise.Apprise()
         if not self.apprise.add(url):
             raise ValueError("rejected by apprise")
+        self.plugin: Any = self.apprise[0]
+        self.email = self.scheme in email.SCHEMES
+        self.markdown = not self.email and _takes_markdown(url, self.scheme, self.plugin)
+        # The plain-text fallback: with ?format=markdown in the URL apprise would convert our
+        # text back into Markdown (escaped), so it goes through a twin asking for text.
+        self.plain = self.apprise
+        if self.markdown and _FORMAT_RE.search(url):
+            self.plain = apprise.Apprise()
+            if not self.plain.add(_FORMAT_RE.sub(r"\1text", url)):
+                self.plain = self.apprise
+        self.limits = Limits(
+            title=int(getattr(self.plugin, "title_maxlen", TITLE_MAX)),
+            body=max(int(getattr(self.plugin, "body_maxlen", 0)), 0),
+        )
         # apprise plugins keep per-message state (throttle clock, which recipients a retry
         # may skip); one delivery at a time per target.
         self.lock = threading.Lock()
 
-    def send(self, title: str, body: str, timeout: float) -> tuple[TargetOutcome, bool]:
+    def _failed(self, detail: str) -> TargetOutcome:
+        detail = clip(clean_text(_scrub(detail, self.secrets), _DETAIL_MAX * 2), _DETAIL_MAX)
+        return TargetOutcome(self.redacted, False, detail, self.key)
+
+    def send(
+        self,
+        title: str,
+        body: str,
+        timeout: float,
+        body_format: str = apprise.NotifyFormat.TEXT,
+        via: Any = None,
+    ) -> tuple[TargetOutcome, bool]:
         """(outcome, nomatch)."""
         with self.lock:
             try:
-                result = self.apprise.notify(
-                    body=body, title=title, body_format=apprise.NotifyFormat.TEXT, timeout=timeout
+                result = (via or self.apprise).notify(
+                    body=body, title=title, body_format=body_format, timeout=timeout
                 )
             except Exception as e:  # apprise reports failures as values; a plugin bug still
                 # must not stop the channel's other targets
-                detail = _scrub(f"error: {type(e).__name__}: {e}", self.secrets)
-                outcome = TargetOutcome(self.redacted, False, _clip(detail, _DETAIL_MAX), self.key)
-                return outcome, False
+                return self._failed(f"error: {type(e).__name__}: {e}"), False
         with result:
             status = result.status
             ok = bool(result)  # truthy only for SUCCESS; PARTIAL and TIMEOUT are failures
@@ -327,9 +251,52 @@ class _Target:
             detail = status.name.lower()
             if messages:
                 detail += ": " + "; ".join(dict.fromkeys(messages))
-            detail = _clip(clean_text(_scrub(detail, self.secrets), _DETAIL_MAX * 2), _DETAIL_MAX)
             nomatch = status == apprise.AppriseResultStatus.NOMATCH
-            return TargetOutcome(self.redacted, False, detail, self.key), nomatch
+            return self._failed(detail), nomatch
+
+    def send_item(
+        self, item: AlertMessage | Digest, tz: zoneinfo.ZoneInfo, channel: str, timeout: float
+    ) -> tuple[TargetOutcome, bool]:
+        """Render ``item`` for this target's service and send it (see :meth:`Channel.send`)."""
+        if self.email:
+            try:
+                content = email.render_email(item, tz, channel=channel)
+            except Exception as e:  # a template that broke at render time: this target only
+                return self._failed(f"email rendering failed: {type(e).__name__}: {e}"), False
+            with self.lock:
+                ok, detail = email.send_mail(self.plugin, content, timeout)
+            if ok:
+                return TargetOutcome(self.redacted, True, "sent", self.key), False
+            return self._failed(detail), False
+        if self.markdown:
+            title, body = render_chat(item, tz, markdown=True, limits=self.limits)
+            outcome, nomatch = self.send(title, body, timeout, apprise.NotifyFormat.MARKDOWN)
+            if outcome.ok or nomatch:
+                return outcome, nomatch
+            # A service that rejects the markup (Telegram answers 400 "can't parse entities"
+            # for MarkdownV2 it cannot read) still gets the alert, once, as plain text.
+            log.info("markdown_rejected", url=self.redacted, detail=outcome.detail)
+            title, body = render_chat(item, tz, markdown=False, limits=self.limits)
+            retry, nomatch = self.send(title, body, timeout, via=self.plain)
+            if retry.ok:
+                return TargetOutcome(self.redacted, True, "sent as plain text", self.key), False
+            return self._failed(f"markdown: {outcome.detail}; plain text: {retry.detail}"), nomatch
+        title, body = render_chat(item, tz, markdown=False, limits=self.limits)
+        return self.send(title, body, timeout)
+
+
+def _takes_markdown(url: str, scheme: str, plugin: Any) -> bool:
+    """Whether the service reads Markdown: its plugin declares it (``notify_format``) and the URL
+    does not choose another format (``?format=html``); generic webhooks only on request."""
+    try:
+        if plugin.resolve_format(apprise.NotifyFormat.MARKDOWN) != apprise.NotifyFormat.MARKDOWN:
+            return False
+    except Exception:  # a plugin without format resolution: plain text is always safe
+        return False
+    if scheme in _PASSTHROUGH_SCHEMES:
+        query = parse_qs(urlsplit(url).query)
+        return [v.lower() for v in query.get("format", [])] == ["markdown"]
+    return True
 
 
 class Channel:
@@ -360,7 +327,8 @@ class Channel:
     def deliver(
         self, title: str, body: str, *, skip: Collection[str] = frozenset()
     ) -> DeliveryResult:
-        """Send to every URL of the channel; never raises for a delivery failure.
+        """Send one plain-text title and body to every URL of the channel, as is (apprise's own
+        email plugin for mail URLs): what ``notify-test`` uses. Never raises.
 
         ``skip`` holds the keys (``TargetOutcome.key``) of URLs that already accepted this
         message on an earlier try: a retry after one URL failed must not repeat it to the others.
@@ -369,12 +337,35 @@ class Channel:
         bounded by ``timeout``.
         """
         seconds = self.timeout.total_seconds()
+        return self._each(lambda t: t.send(title, body, seconds), skip)
+
+    def send(
+        self,
+        item: AlertMessage | Digest,
+        tz: zoneinfo.ZoneInfo,
+        *,
+        skip: Collection[str] = frozenset(),
+    ) -> DeliveryResult:
+        """Render ``item`` for each URL's service and send it there; never raises.
+
+        Markdown services get CommonMark (plain text again if they reject it), other chat
+        services plain text, ``mailto://``/``mailtos://`` an HTML + text email threaded by
+        story. ``skip``, concurrency and the timeout as for :meth:`deliver`.
+        """
+        seconds = self.timeout.total_seconds()
+        return self._each(lambda t: t.send_item(item, tz, self.name, seconds), skip)
+
+    def _each(
+        self,
+        send: Callable[[_Target], tuple[TargetOutcome, bool]],
+        skip: Collection[str],
+    ) -> DeliveryResult:
         todo = [t for t in self._targets if t.key not in skip]
         if len(todo) == 1:
-            sent = [todo[0].send(title, body, seconds)]
+            sent = [send(todo[0])]
         elif todo:
             with ThreadPoolExecutor(len(todo), thread_name_prefix="notify") as pool:
-                sent = list(pool.map(lambda t: t.send(title, body, seconds), todo))
+                sent = list(pool.map(send, todo))
         else:
             sent = []
         done = {outcome.key: (outcome, nomatch) for outcome, nomatch in sent}
