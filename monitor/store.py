@@ -142,6 +142,19 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN batch TEXT;
     CREATE INDEX outbox_channel_sent ON outbox(channel, sent_at);
     """,
+    # 4: what the running daemon says about itself, for `status` (one row per daemon).
+    """
+    CREATE TABLE daemon (
+        pid              INTEGER PRIMARY KEY,
+        host             TEXT NOT NULL,
+        started_at       REAL NOT NULL,
+        config_loaded_at REAL NOT NULL,
+        reload_at        REAL,
+        reload_result    TEXT,
+        last_tick_at     REAL,
+        stopped_at       REAL
+    );
+    """,
 )
 
 
@@ -677,6 +690,58 @@ class Store:
                 )
             )
         return out
+
+    # -- the daemon -----------------------------------------------------------------------------
+
+    def daemon_started(self, pid: int, host: str, at: datetime) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM daemon WHERE host = ?", (host,))  # an earlier run's row
+            db.execute(
+                "INSERT INTO daemon (pid, host, started_at, config_loaded_at) VALUES (?, ?, ?, ?)",
+                (pid, host, _ts(at), _ts(at)),
+            )
+
+    def daemon_reloaded(self, pid: int, at: datetime, result: str, *, applied: bool) -> None:
+        """A reload's outcome: ``result`` is ``ok``, ``partial: …`` or ``failed: …``."""
+        with self._tx() as db:
+            db.execute(
+                """UPDATE daemon SET reload_at = ?, reload_result = ?,
+                   config_loaded_at = CASE WHEN ? THEN ? ELSE config_loaded_at END
+                   WHERE pid = ?""",
+                (_ts(at), result[:500], applied, _ts(at), pid),
+            )
+
+    def daemon_ticked(self, pid: int, at: datetime) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE daemon SET last_tick_at = ? WHERE pid = ?", (_ts(at), pid))
+
+    def daemon_stopped(self, pid: int, at: datetime) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE daemon SET stopped_at = ? WHERE pid = ?", (_ts(at), pid))
+
+    def daemon_info(self) -> dict[str, Any] | None:
+        """The latest daemon's row (``status`` shows it), or None if none ever ran."""
+        row = self._db.execute(
+            """SELECT pid, host, started_at, config_loaded_at, reload_at, reload_result,
+               last_tick_at, stopped_at FROM daemon ORDER BY started_at DESC LIMIT 1"""
+        ).fetchone()
+        if row is None:
+            return None
+        keys = ("pid", "host", "started_at", "config_loaded_at", "reload_at", "reload_result")
+        info: dict[str, Any] = dict(zip(keys, row[:6], strict=True))
+        for k in ("started_at", "config_loaded_at", "reload_at"):
+            info[k] = _dt(info[k])
+        info["last_tick_at"] = _dt(row[6])
+        info["stopped_at"] = _dt(row[7])
+        return info
+
+    def health_counts(self, failure_threshold: int) -> tuple[int, int, datetime | None]:
+        """(feeds, failing feeds, last poll): the daemon's one-line systemd status."""
+        total, failing, last = self._db.execute(
+            "SELECT count(*), sum(failures >= ?), max(last_attempt_at) FROM feeds",
+            (failure_threshold,),
+        ).fetchone()
+        return int(total), int(failing or 0), _dt(last)
 
     # -- stories ------------------------------------------------------------------------------
 

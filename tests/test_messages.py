@@ -69,11 +69,12 @@ def test_markdown_names_every_rule_and_bolds_the_matched_terms() -> None:
     ]
 
 
-def test_plain_chat_marks_terms_with_guillemets_and_render_stays_unmarked() -> None:
+def test_plain_chat_titles_read_as_the_headline_and_list_the_terms() -> None:
+    # A plain title is often a subject line or read by a machine (json://): no marks in it;
+    # the body lists the matched terms (and digests mark them in «guillemets»).
     title, body = render_chat(ALERT, WITA, markdown=False, limits=DISCORD)
-    assert (
-        title == "[kim-putin, korea] Ingin Temui «Putin», «Kim Jong Un» Siapkan Kereta Lapis Baja"
-    )
+    assert title == "[kim-putin, korea] Ingin Temui Putin, Kim Jong Un Siapkan Kereta Lapis Baja"
+    assert "matched: Kim Jong Un, Putin" in body.splitlines()
     assert "https://www.kompas.com/global/read/2026/11/25/kim-putin" in body.splitlines()
     plain_title, _ = render(ALERT, WITA)
     assert (
@@ -336,7 +337,7 @@ def test_send_gives_plain_json_text_and_markdown_only_when_asked(json_sink: Json
     Channel("phone", [json_sink.url()]).send(ALERT, WITA)
     Channel("phone", [json_sink.url() + "?format=markdown"]).send(ALERT, WITA)
     plain, md = json_sink.wait_for(2)
-    assert plain.title.startswith("[kim-putin, korea] Ingin Temui «Putin»")
+    assert plain.title.startswith("[kim-putin, korea] Ingin Temui Putin,")
     assert md.title.startswith(r"\[kim\-putin, korea\] Ingin Temui **Putin**")
     assert r"[kompas\.com](https://www.kompas.com/" in md.message
 
@@ -374,7 +375,7 @@ def test_rejected_markdown_is_sent_once_more_as_plain_text(
     assert result.targets[0].detail == "sent as plain text"
     md, plain = picky_sink.wait_for(2)
     assert "**Putin**" in md.title
-    assert plain.title.startswith("[kim-putin, korea] Ingin Temui «Putin»")
+    assert plain.title.startswith("[kim-putin, korea] Ingin Temui Putin,")
     assert len(picky_sink.messages) == 2
 
 

@@ -81,5 +81,5 @@ def test_slot_immediate_digest_quiet_and_urgent() -> None:
     late = slot(local(BALI, 2026, 12, 3, 21, 30), quiet, HOURLY, urgent=False)
     assert late.due == local(BALI, 2026, 12, 4, 6, 0)
     channel_daily = ChannelPolicy(timezone=BERLIN, schedule=MORNING)
-    assert slot(noon, channel_daily, None, urgent=False).digest.startswith("daily digest")  # type: ignore[union-attr]
+    assert slot(noon, channel_daily, None, urgent=False).digest.startswith("daily 20")  # type: ignore[union-attr]
     assert slot(noon, channel_daily, IMMEDIATE, urgent=False).digest is None

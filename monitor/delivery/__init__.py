@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 from monitor import logs
 from monitor.config import IMMEDIATE, ChannelPolicy, Config, RetrySettings
 from monitor.delivery.schedule import Slot, slot
-from monitor.notify import AlertMessage, Channel, DeliveryResult, render
+from monitor.notify import AlertMessage, Channel, DeliveryResult, Digest
 from monitor.store import NewAlert, PendingAlert, Store
 
 log = logs.get_logger()
@@ -66,6 +66,10 @@ def message_to_payload(m: AlertMessage) -> dict[str, Any]:
         payload["also"] = list(m.also)
     if m.followup:
         payload["followup"] = True
+    if m.rules:
+        payload["rules"] = list(m.rules)
+    if m.story:
+        payload["story"] = m.story
     return payload
 
 
@@ -81,6 +85,8 @@ def payload_to_message(p: Mapping[str, Any]) -> AlertMessage:
         matched=tuple(p.get("matched", ())),
         also=tuple(p.get("also", ())),
         followup=bool(p.get("followup", False)),
+        rules=tuple(p.get("rules", ())),
+        story=p.get("story") if isinstance(p.get("story"), str) else None,
     )
 
 
@@ -297,17 +303,17 @@ class Delivery:
         bound = log.bind(channel=channel.name, rule=first.rule)
         messages = [payload_to_message(a.payload) for a in rows]
         tz = policy.timezone
+        item: AlertMessage | Digest
         if out.digest is None:
-            message = messages[0]
+            item = messages[0]
             rules = tuple(dict.fromkeys(a.rule for a in rows))
             if len(rules) > 1:
-                message = replace(message, rule=", ".join(rules))
-            title, body = render(message, tz)
+                item = replace(item, rules=rules)
         else:
             messages = [self._with_outlets(a, m) for a, m in zip(rows, messages, strict=True)]
-            title, body = render_digest(channel.name, out.digest, messages, tz)
+            item = Digest(channel.name, out.digest, tuple(messages))
         skip = frozenset.intersection(*(a.done for a in rows)) if rows else frozenset()
-        result: DeliveryResult = await in_thread(channel.deliver, title, body, skip=skip)
+        result: DeliveryResult = await in_thread(channel.send, item, tz, skip=skip)
         at = self.clock()
         ids = [a.id for a in rows]
         if result.ok:
@@ -398,24 +404,3 @@ class Delivery:
             reason=reason,
             notified=ops if notice else None,
         )
-
-
-def render_digest(
-    channel: str, period: str, messages: Sequence[AlertMessage], tz: Any
-) -> tuple[str, str]:
-    """A digest as plain text: stories grouped by rule, newest first, with counts."""
-    by_rule: dict[str, list[AlertMessage]] = {}
-    for m in sorted(
-        messages, key=lambda m: m.published.timestamp() if m.published else 0.0, reverse=True
-    ):
-        by_rule.setdefault(m.rule, []).append(m)
-    title = f"news-monitor digest ({period}): {len(messages)} alerts"
-    lines: list[str] = []
-    for rule, items in by_rule.items():
-        lines.append(f"[{rule}] {len(items)}")
-        for m in items:
-            t, body = render(m, tz)
-            lines.append("  - " + t.split("] ", 1)[-1])
-            for line in body.splitlines():
-                lines.append("      " + line)
-    return title, "\n".join(lines)

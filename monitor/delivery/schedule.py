@@ -85,7 +85,7 @@ def _period(schedule: Schedule, due: datetime, tz: ZoneInfo) -> str:
     if schedule.kind == "every" and schedule.every is not None:
         start = _local(due - schedule.every, tz)
         return f"{start:%H:%M}–{local:%H:%M}"
-    return f"daily digest {local:%Y-%m-%d %H:%M}"
+    return f"daily {local:%Y-%m-%d %H:%M}"
 
 
 def slot(

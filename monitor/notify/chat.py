@@ -174,7 +174,9 @@ def render_chat(
         title_cap = min(limits.title or TITLE_MAX, TITLE_MAX)
         if limits.body:
             title_cap = min(title_cap, max(limits.body // 4, 20))
-        title = md_title(f, title_cap) if markdown else plain_title(f, title_cap)
+        # A plain-text title stays as the headline reads (its terms are listed in the body):
+        # many plain targets are machines (json://) or subject lines.
+        title = md_title(f, title_cap) if markdown else plain_title(f, title_cap, mark=False)
         lines = md_lines(f) if markdown else plain_lines(f)
         total = 0
     body_limit = limits.body
