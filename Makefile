@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 CONFIG ?= config/monitor.yaml
 
-.PHONY: run test lint types pytest bench clean
+.PHONY: run test lint types pytest bench mutants clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,5 +38,17 @@ test: lint types pytest
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks
 
+# Mutation testing (not part of `test`): `make mutants`, or one module with
+# `make mutants MODULE=monitor/normalize.py` (or a package: MODULE=monitor/rules). Results stay
+# in mutants/; `$(BIN)/mutmut show NAME` prints one mutant's diff.
+MODULE ?=
+mutants: $(VENV)/.installed-dev
+	$(BIN)/mutmut run --max-children 2 $(if $(MODULE),"$(subst /,.,$(patsubst %.py,%,$(patsubst %/,%,$(MODULE))))*")
+	$(BIN)/mutmut results --all true | awk -F': ' '{ m = $$1; sub(/^ +/, "", m); \
+	  sub(/\.x(_|ǁ).*/, "", m); n[m]++; s[m, $$2]++ } \
+	  END { for (m in n) { d = s[m, "killed"] + s[m, "timeout"]; \
+	    printf "%-24s %5d mutants %5d killed %4d timeout %4d survived %4d no tests  score %5.1f%%\n", \
+	    m, n[m], s[m, "killed"], s[m, "timeout"], s[m, "survived"], s[m, "no tests"], 100 * d / n[m] } }' | sort
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache mutants
