@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     "dedup_quality": _module("dedup_quality"),
     "dedup_speed": _module("dedup_speed"),
     "urls": _module("urls"),
+    "latency": _module("latency"),
 }
 
 

@@ -1,7 +1,8 @@
 """Loopback notification sinks: real servers on 127.0.0.1 that record what apprise delivers.
 
 - ``json_sink``: an HTTP server for apprise ``json://`` URLs; ``sink.status = 500`` makes it
-  fail every request (the request is still recorded).
+  fail every request (the request is still recorded); ``sink.hold`` runs before each answer, so
+  a test can keep a delivery in flight (and kill the sender mid-send).
 - ``smtp_server``: an aiosmtpd server with AUTH (plain, no TLS) for ``mailto://`` URLs.
 
 Both let a test wait for N messages with a timeout (``wait_for(n)``) instead of sleeping.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import Message
@@ -51,6 +52,11 @@ class Recorder(Generic[T]):
         with self._cond:
             return list(self._items)
 
+    def wait_until(self, done: Callable[[list[T]], bool], timeout: float = WAIT_TIMEOUT) -> bool:
+        """Wait until ``done(messages)`` holds; False if it still does not after ``timeout``."""
+        with self._cond:
+            return self._cond.wait_for(lambda: done(self._items), timeout)
+
     def wait_for(self, n: int, timeout: float = WAIT_TIMEOUT) -> list[T]:
         """The first ``n`` messages; fails the test if they do not arrive within ``timeout``."""
         with self._cond:
@@ -82,6 +88,8 @@ class JsonSink(Recorder[JsonRequest]):
     def __init__(self) -> None:
         super().__init__()
         self.status = 200  # set to 500 to make every request fail
+        # Called with each request after it is recorded and before it is answered.
+        self.hold: Callable[[JsonRequest], None] | None = None
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -92,13 +100,19 @@ class JsonSink(Recorder[JsonRequest]):
                     payload = json.loads(raw)
                 except ValueError:
                     payload = {"_raw": raw.decode("utf-8", "replace")}
-                sink.add(JsonRequest(self.path, dict(self.headers.items()), payload))
+                request = JsonRequest(self.path, dict(self.headers.items()), payload)
+                sink.add(request)
+                if sink.hold is not None:
+                    sink.hold(request)
                 status = sink.status
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok" if status < 400 else b"no")
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok" if status < 400 else b"no")
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the sender is gone (killed mid-send)
 
             def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
                 pass
