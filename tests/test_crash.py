@@ -83,29 +83,34 @@ class Verdict:
         return not self.lost and not self.unexplained
 
 
-def check(served: Iterable[str], delivered: list[str], lives: list[Life]) -> Verdict:
-    """At-least-once, and at most one duplicate per kill.
+def check(
+    served: Iterable[str], delivered: list[str] | list[list[str]], lives: list[Life]
+) -> Verdict:
+    """At-least-once, and at most one duplicate message per kill.
 
-    A duplicate is explained only if the copy before it arrived in a life that was killed,
-    and each killed life explains at most one (one delivery is in flight at a time per URL).
+    ``delivered`` holds, per request the sink got, the alerts it carried (one, or a digest's
+    many; a bare key stands for a request of one). A request repeating alerts is a duplicate
+    message; it is explained only if the copy before it arrived in a life that was killed, and
+    each killed life explains at most one (one delivery is in flight at a time per URL).
     """
-    first: dict[str, int] = {}
+    requests = [[r] if isinstance(r, str) else r for r in delivered]
     life_of = {i: n for n, life in enumerate(lives) for i in range(life.start, life.end)}
     charged: Counter[int] = Counter()
     duplicates = 0
     unexplained = []
     last: dict[str, int] = {}
-    for i, key in enumerate(delivered):
-        if key in last:
+    for i, carried in enumerate(requests):
+        repeats = [k for k in carried if k in last]
+        if repeats:
             duplicates += 1
-            n = life_of.get(last[key])
+            n = life_of.get(max(last[k] for k in repeats))
             if n is None or not lives[n].killed or charged[n] >= 1:
-                unexplained.append(key)
+                unexplained.extend(repeats)
             else:
                 charged[n] += 1
-        first.setdefault(key, i)
-        last[key] = i
-    lost = sorted(set(served) - set(first))
+        for key in carried:
+            last[key] = i
+    lost = sorted(set(served) - set(last))
     return Verdict(lost=lost, duplicates=duplicates, unexplained=unexplained)
 
 
@@ -254,13 +259,25 @@ def start(cfg: Path) -> tuple[subprocess.Popen[str], Log]:
     return proc, Log(proc)
 
 
-def keys(requests: list[JsonRequest]) -> list[str]:
+def carried(requests: list[JsonRequest]) -> list[list[str]]:
+    """The alerts each request carried: one per message, or each line of a digest (a burst of
+    alerts due at once goes out as one digest message)."""
     out = []
     for r in requests:
+        if r.title.startswith("[digest"):
+            lines = [line for line in r.message.splitlines() if line.startswith("• ")]
+            found = [KEY.findall(line)[0] for line in lines if KEY.findall(line)]
+            assert found and len(found) == len(lines), f"a digest without our alerts: {r!r}"
+            out.append(found)
+            continue
         found = KEY.findall(r.title)
         assert found, f"an alert the test did not serve: {r.title!r}"
-        out.append(found[0])
+        out.append(found[:1])
     return out
+
+
+def keys(requests: list[JsonRequest]) -> list[str]:
+    return [k for c in carried(requests) for k in c]
 
 
 # -- the crash test -----------------------------------------------------------------------------
@@ -360,8 +377,9 @@ def test_kill_9_at_random_moments_loses_no_alert(
     log.thread.join(WAIT)
     lives.append(Life(begin, len(json_sink.messages), killed=False))
     stopped = [e for e in log.events if e.get("event") == "daemon_stopped"]
-    delivered = keys(json_sink.messages)
-    verdict = check(served, delivered, lives)
+    messages = carried(json_sink.messages)
+    delivered = [k for c in messages for k in c]
+    verdict = check(served, messages, lives)
     kills = sum(1 for life in lives if life.killed)
     elapsed = time.monotonic() - began
 
@@ -383,8 +401,8 @@ def test_kill_9_at_random_moments_loses_no_alert(
     # Controls on the same evidence: the checker sees one alert go missing, and one repeat that
     # no kill explains.
     gone = rng.choice(sorted(set(delivered)))
-    assert check(served, [k for k in delivered if k != gone], lives).lost == [gone]
+    assert check(served, [[k for k in c if k != gone] for c in messages], lives).lost == [gone]
     tail = Life(lives[-1].start, lives[-1].end + 1, killed=False)
-    assert check(served, [*delivered, delivered[-1]], [*lives[:-1], tail]).unexplained == [
+    assert check(served, [*messages, [delivered[-1]]], [*lives[:-1], tail]).unexplained == [
         delivered[-1]
     ]
