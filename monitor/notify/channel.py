@@ -184,6 +184,9 @@ class DeliveryResult:
     targets: tuple[TargetOutcome, ...]
 
 
+_RTO_RE = re.compile(r"[?&]rto=", re.IGNORECASE)
+
+
 class _Target:
     """One URL with its own apprise object.
 
@@ -195,7 +198,7 @@ class _Target:
     throttle state (e.g. 5.5 s between messages to one email/ntfy target).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, read_timeout: float | None = None) -> None:
         self.key = url_key(url)
         self.redacted = redact(url)
         self.secrets = _secrets_of(url, self.redacted)
@@ -204,6 +207,11 @@ class _Target:
         if not self.apprise.add(url):
             raise ValueError("rejected by apprise")
         self.plugin: Any = self.apprise[0]
+        if read_timeout is not None and not _RTO_RE.search(url):
+            # apprise waits 4 s for an answer by default: a service that accepts a message but
+            # answers later would count as failed and get it again (a duplicate without any
+            # crash). Wait as long as the channel's timeout instead (?rto= in the URL wins).
+            self.plugin.socket_read_timeout = read_timeout
         self.email = self.scheme in email.SCHEMES
         self.markdown = not self.email and _takes_markdown(url, self.scheme, self.plugin)
         # The plain-text fallback: with ?format=markdown in the URL apprise would convert our
@@ -319,7 +327,8 @@ class Channel:
             raise ConfigError("; ".join(problems))
         self.name = name
         self.timeout = timeout
-        self._targets = tuple(_Target(url.strip()) for url in urls)
+        seconds = timeout.total_seconds()
+        self._targets = tuple(_Target(url.strip(), read_timeout=seconds) for url in urls)
 
     def redacted_urls(self) -> list[str]:
         return [t.redacted for t in self._targets]
