@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 CONFIG ?= config/monitor.yaml
 
-.PHONY: run test lint types pytest bench mutants clean
+.PHONY: run test lint types pytest deploy-check bench mutants clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,11 @@ types: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest -n auto
 
-test: lint types pytest
+# systemd-analyze verify of deploy/news-monitor.service and its security exposure (at most 1.2).
+deploy-check: $(VENV)/.installed
+	deploy/verify-unit
+
+test: lint types pytest deploy-check
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks
