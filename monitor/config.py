@@ -448,6 +448,7 @@ class MonitorFile(_Model):
     fetch: FetchSettings = FetchSettings()
     dedup: DedupSettings = DedupSettings()
     delivery: DeliverySettings = DeliverySettings()
+    templates: str | None = None  # a directory of email templates over the packaged ones
     channels: dict[Name, ChannelConfig] = {}
     ops: Name | None = None
     feeds: tuple[FeedConfig, ...] = ()
@@ -588,6 +589,7 @@ class Config:
     dedup: DedupSettings = field(default_factory=DedupSettings)  # the top-level dedup:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     policies: Mapping[str, ChannelPolicy] = field(default_factory=dict)  # per channel
+    templates: Path | None = None  # email template overrides, checked while loading
     # Values that came from ${VAR}: the logger scrubs them from every event.
     secrets: frozenset[str] = field(default=frozenset())
     # The enabled rules, compiled once while loading (a RuleSet; compiling is the slow part).
@@ -812,6 +814,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         raise ConfigError("the config must be a mapping of keys", file=str(path), line=1, col=1)
     load = _Load(doc, doc.validate(MonitorFile), path.parent, env)
     _check_channels(load)
+    templates = _templates(load)
     feeds = _feeds(load)
     _add_aliases(load, doc, load.main.aliases)
     sources: list[_RuleSource] = [(doc, ["rules", i], r) for i, r in enumerate(load.main.rules)]
@@ -832,6 +835,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         delivery=main.delivery,
         channels={n: _urls(v) for n, v in main.channels.items()},
         policies={n: _policy(v, ZoneInfo(main.timezone)) for n, v in main.channels.items()},
+        templates=templates,
         ops=main.ops,
         feeds=tuple(feeds),
         rules=tuple(rules),
@@ -885,6 +889,25 @@ def _check_channels(load: _Load) -> None:
                 problem = notify.validate_url(apprise_url)
             if problem:
                 load.errors.append(doc.position([*where, i]).error(f"channel {cname!r}: {problem}"))
+
+
+def _templates(load: _Load) -> Path | None:
+    """The email template directory, each override parsed and tried on a sample alert."""
+    if load.main.templates is None:
+        return None
+    from monitor.notify import load_template_dir
+
+    path = Path(load.main.templates).expanduser()
+    path = path if path.is_absolute() else (load.base / path).resolve()
+    try:
+        load_template_dir(path)
+    except ConfigError as e:
+        if e.file == str(path):  # the directory itself: point at the key
+            load.errors.append(load.doc.position(["templates"]).error(f"templates: {e}"))
+        else:
+            load.errors.append(e)
+        return None
+    return path
 
 
 def _feeds(load: _Load) -> list[Feed]:

@@ -483,3 +483,18 @@ def test_dedup_defaults_and_a_rule_override(tmp_path: Path) -> None:
         timedelta(hours=6),
         0.70,
     )
+
+
+def test_email_templates_are_checked_at_load_with_their_line(tmp_path: Path) -> None:
+    base = 'channels: {c: "json://127.0.0.1:9/x"}\nrules:\n  - {name: r, query: q, notify: c}\n'
+    missing = write(tmp_path / "m.yaml", base + "templates: nowhere\n")
+    [err] = errors_of(missing)
+    assert "m.yaml:4:12: templates:" in err and "not found" in err
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "alert.txt").write_text("{{ alert.headline }}\n{% if %}\n")
+    broken = write(tmp_path / "m.yaml", base + "templates: tpl\n")
+    [err] = errors_of(broken)
+    assert "alert.txt:2" in err
+    (tmp_path / "tpl" / "alert.txt").write_text("NEWS: {{ alert.headline }}\n")
+    config = load_config(write(tmp_path / "m.yaml", base + "templates: tpl\n"), env={})
+    assert config.templates == (tmp_path / "tpl").resolve()

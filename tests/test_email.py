@@ -101,3 +101,41 @@ def test_a_refused_login_fails_the_email_target(smtp_server: SmtpServer) -> None
     assert not result.ok
     assert "wrong-password-123" not in result.targets[0].detail
     assert smtp_server.messages == []
+
+
+def test_the_config_templates_shape_what_the_daemon_sends(
+    tmp_path: pytest.TempPathFactory, smtp_server: SmtpServer, feed_server: object
+) -> None:
+    """`templates:` in the config reaches delivery: the daemon's mail uses the override."""
+    import asyncio
+    from pathlib import Path
+
+    from monitor.config import load_config
+    from monitor.notify import set_template_dir
+    from monitor.service import Monitor
+    from monitor.store import Store
+    from tests.feeds import Entry, rss
+
+    tmp = Path(str(tmp_path))
+    (tmp / "tpl").mkdir()
+    (tmp / "tpl" / "alert.txt").write_text("FROM THE OVERRIDE: {{ alert.headline }}\n")
+    server = feed_server
+    server.route("/n.xml", body=rss([Entry("Gempa guncang Karangasem", "https://e/1")]))  # type: ignore[attr-defined]
+    cfg = tmp / "m.yaml"
+    cfg.write_text(
+        f"""\
+state: s.db
+templates: tpl
+fetch: {{allow_private: ["127.0.0.1:{server.port}"]}}
+channels: {{mail: "{smtp_server.url()}"}}
+feeds: [{{name: n, url: "{server.url("/n.xml")}"}}]
+rules: [{{name: gempa, query: gempa, notify: mail}}]
+"""  # type: ignore[attr-defined]
+    )
+    try:
+        with Store(tmp / "s.db") as store:
+            asyncio.run(Monitor(load_config(cfg), store).run_once())
+        (mail,) = smtp_server.wait_for(1)
+        assert "FROM THE OVERRIDE: Gempa guncang Karangasem" in _part(mail.message, "plain")
+    finally:
+        set_template_dir(None)

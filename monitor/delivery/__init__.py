@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 from monitor import logs
 from monitor.config import IMMEDIATE, ChannelPolicy, Config, RetrySettings
 from monitor.delivery.schedule import Slot, slot
-from monitor.notify import AlertMessage, Channel, DeliveryResult, Digest
+from monitor.notify import AlertMessage, Channel, DeliveryResult, Digest, set_template_dir
 from monitor.store import NewAlert, PendingAlert, Store
 
 log = logs.get_logger()
@@ -170,6 +170,7 @@ class Delivery:
             for n, urls in config.channels.items()
         }
         self.rules = {r.name: r for r in config.rules}
+        set_template_dir(config.templates)  # validated while loading; a reload swaps it whole
 
     async def deliver_pending(self, *, honour_backoff: bool = True) -> tuple[int, int]:
         """One pass; ``(sent, failed)`` alerts. See :meth:`run_pass`."""
