@@ -21,7 +21,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -238,6 +238,9 @@ def cmd_status(config: Config, *, as_json: bool) -> int:
         pending = store.pending_count()
         outbox = store.outbox_summary()
         dead = store.outbox(dead=True, limit=20)
+        daemon = _daemon_record(store.daemon_info())
+        hits = store.rule_hits(now - timedelta(hours=24))
+        rules = [{"name": r.name, "hits_24h": hits.get(r.name, 0)} for r in config.rules]
     finally:
         store.close()
     failing = [r["name"] for r in records if r["status"] in (FAILING, GONE)]
@@ -250,13 +253,22 @@ def cmd_status(config: Config, *, as_json: bool) -> int:
         }
         print(
             json.dumps(
-                {"feeds": records, "pending_alerts": pending, "outbox": summary},
+                {
+                    "daemon": daemon,
+                    "feeds": records,
+                    "rules": rules,
+                    "pending_alerts": pending,
+                    "outbox": summary,
+                },
                 ensure_ascii=False,
             )
         )
     else:
+        _print_daemon(daemon, config)
         _print_status_table(records, config)
-        print(f"\nalerts waiting for delivery: {pending}")
+        caught = ", ".join(f"{r['name']} {r['hits_24h']}" for r in rules) or "no rules"
+        print(f"\nhits in the last 24 h: {caught}")
+        print(f"alerts waiting for delivery: {pending}")
         if outbox["oldest_pending"] is not None:
             oldest = outbox["oldest_pending"].astimezone(config.timezone)
             print(f"oldest waiting since: {oldest:%Y-%m-%d %H:%M %Z}")
@@ -265,6 +277,52 @@ def cmd_status(config: Config, *, as_json: bool) -> int:
         if failing:
             print(f"failing: {', '.join(failing)}")
     return EXIT_FAILED if failing else EXIT_OK
+
+
+def _daemon_record(info: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The daemon's row as JSON: is it running, since when, and its last reload."""
+    import os
+
+    if info is None:
+        return None
+    running = info["stopped_at"] is None
+    if running:
+        try:
+            os.kill(int(info["pid"]), 0)
+        except ProcessLookupError:
+            running = False  # killed without a clean stop
+        except PermissionError:
+            pass  # alive, another user's
+    return {
+        "pid": info["pid"],
+        "host": info["host"],
+        "running": running,
+        "started_at": _iso(info["started_at"]),
+        "config_loaded_at": _iso(info["config_loaded_at"]),
+        "last_reload_at": _iso(info["reload_at"]),
+        "last_reload": info["reload_result"],
+        "last_tick_at": _iso(info["last_tick_at"]),
+        "stopped_at": _iso(info["stopped_at"]),
+    }
+
+
+def _print_daemon(daemon: dict[str, Any] | None, config: Config) -> None:
+    def when(iso: str | None) -> str:
+        if not iso:
+            return "-"
+        return f"{datetime.fromisoformat(iso).astimezone(config.timezone):%Y-%m-%d %H:%M %Z}"
+
+    if daemon is None:
+        print("daemon: has not run on this state")
+    elif daemon["running"]:
+        reload = daemon["last_reload"] or "none yet"
+        print(
+            f"daemon: running since {when(daemon['started_at'])} (pid {daemon['pid']}); "
+            f"config loaded {when(daemon['config_loaded_at'])}; last reload: {reload}"
+        )
+    else:
+        print(f"daemon: not running (last started {when(daemon['started_at'])})")
+    print()
 
 
 def _print_status_table(records: list[dict[str, Any]], config: Config) -> None:

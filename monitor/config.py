@@ -780,8 +780,20 @@ def find_config(explicit: str | None, env: Mapping[str, str] | None = None) -> P
     return Path(DEFAULT_CONFIG_LOCATIONS[0])
 
 
+# A config or watchlist is hand-written: past this it is a mistake (a log pasted in, a wrong
+# file), and PyYAML would take minutes to compose it.
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
 def _read(path: Path) -> str:
     try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"file too large ({size // 1024} KiB; a config or watchlist may be at most "
+                f"{MAX_CONFIG_BYTES // 1024} KiB)",
+                file=str(path),
+            )
         return path.read_text(encoding="utf-8")
     except FileNotFoundError as e:
         raise ConfigError("file not found", file=str(path)) from e

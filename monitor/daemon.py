@@ -19,6 +19,7 @@ import contextlib
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +35,28 @@ from monitor.service import Monitor
 log = logs.get_logger()
 
 TICK = timedelta(seconds=15)
+STATUS_EVERY = 30.0  # seconds between STATUS= updates to systemd
+# The scheduler counts as stalled when no tick ran for this many tick intervals: the watchdog
+# then stops, and systemd restarts the service (after WatchdogSec).
+STALL_TICKS = 3
+
+
+def monotonic_usec() -> int:
+    """CLOCK_MONOTONIC in microseconds, as systemd wants it with RELOADING=1."""
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+
+
+def watchdog_interval(env: Mapping[str, str] | None = None) -> float | None:
+    """Half of ``WATCHDOG_USEC`` in seconds (sd_watchdog_enabled's advice), or None if off."""
+    env = os.environ if env is None else env
+    try:
+        usec = int(env.get("WATCHDOG_USEC", "0"))
+    except ValueError:
+        return None
+    pid = env.get("WATCHDOG_PID")
+    if usec <= 0 or (pid and pid != str(os.getpid())):
+        return None
+    return usec / 2 / 1_000_000
 
 
 def sd_notify(message: str, env: Mapping[str, str] | None = None) -> bool:
@@ -73,6 +96,10 @@ class Daemon:
         self._force = asyncio.Event()  # a second SIGTERM: stop now, without the grace
         self._wake_delivery = asyncio.Event()
         self._reloading: asyncio.Task[None] | None = None
+        self._reload_again = False  # a SIGHUP during a reload: one more reload after it
+        self._last_tick = time.monotonic()  # the scheduler's heartbeat, for the watchdog
+        self._watcher: asyncio.Task[None] | None = None
+        self.started_at = datetime.now(UTC)
         self._in_flight: dict[str, asyncio.Task[Any]] = {}
         self._fetcher: Fetcher | None = None
         # Outcomes of the first poll of each feed since start, to say plainly when nothing at all
@@ -106,11 +133,15 @@ class Daemon:
             id="prune-state",
             next_run_time=datetime.now(UTC),
         )
-        async with self.monitor.fetcher() as fetcher:
-            self._fetcher = fetcher
+        self._fetcher = await self.monitor.fetcher().__aenter__()
+        store = self.monitor.store
+        try:
             delivery = asyncio.create_task(self._delivery_worker(), name="delivery")
             scheduler.start()
-            sd_notify("READY=1\nSTATUS=polling feeds")
+            store.daemon_started(os.getpid(), socket.gethostname(), self.started_at)
+            sd_notify("READY=1\n" + self._status())
+            heartbeat = asyncio.create_task(self._heartbeat(), name="heartbeat")
+            self._watch()
             log.info(
                 "daemon_started",
                 feeds=len(self.monitor.config.enabled_feeds()),
@@ -121,10 +152,77 @@ class Daemon:
             sd_notify("STOPPING=1")
             log.info("daemon_stopping", in_flight=len(self._in_flight))
             scheduler.shutdown(wait=False)
+            for task in (heartbeat, self._watcher):
+                if task is not None:
+                    task.cancel()
             await self._drain(delivery)
+        finally:
+            await self._fetcher.__aexit__(None, None, None)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+        self.monitor.store.daemon_stopped(os.getpid(), datetime.now(UTC))
         log.info("daemon_stopped", pending_alerts=self.monitor.store.pending_count())
+
+    def _status(self, note: str = "") -> str:
+        """``STATUS=`` for systemctl status: feeds ok/failing, rules, queue depth, last poll."""
+        m = self.monitor
+        feeds, failing, last = m.store.health_counts(m.config.defaults.failure_threshold)
+        queued = m.store.pending_count()
+        when = f"{last.astimezone(m.config.timezone):%H:%M:%S}" if last else "never"
+        text = (
+            f"{feeds - failing} feeds ok, {failing} failing; "
+            f"{len(m.config.enabled_rules())} rules; {queued} alerts queued; last poll {when}"
+        )
+        return f"STATUS={note + '; ' if note else ''}{text}"
+
+    def _progressing(self) -> bool:
+        """Is the scheduler ticking? (That this runs at all says the event loop is.)"""
+        return time.monotonic() - self._last_tick <= STALL_TICKS * self.tick.total_seconds()
+
+    async def _heartbeat(self) -> None:
+        """WATCHDOG=1 at half of WATCHDOG_USEC, only while the loop and the scheduler make
+        progress: a frozen loop runs no task, so it sends nothing, and systemd restarts it.
+        Also keeps STATUS= current."""
+        interval = watchdog_interval()
+        next_status = time.monotonic() + STATUS_EVERY
+        while True:
+            if interval is not None and self._progressing():
+                sd_notify("WATCHDOG=1")
+            if time.monotonic() >= next_status:
+                sd_notify(self._status())
+                next_status = time.monotonic() + STATUS_EVERY
+            await asyncio.sleep(min(interval or STATUS_EVERY, STATUS_EVERY))
+
+    def _watch(self) -> None:
+        """Watch the config and watchlist files; a change (debounced 1 s) reloads like SIGHUP."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+        if self.reload_config is None:
+            self._watcher = None
+            return
+        config = self.monitor.config
+        files = {config.path.resolve(), *(p.resolve() for p in config.watchlist_files)}
+        self._watcher = asyncio.get_running_loop().create_task(self._watch_files(files))
+
+    async def _watch_files(self, files: set[Any]) -> None:
+        import watchfiles
+
+        folders = sorted({str(f.parent) for f in files})
+
+        def relevant(_: object, path: str) -> bool:
+            # The files loaded, and new YAML files beside them (a watchlist glob may match).
+            return path.endswith((".yaml", ".yml"))
+
+        try:
+            async for changes in watchfiles.awatch(
+                *folders, watch_filter=relevant, debounce=1000, recursive=False
+            ):
+                log.info("config_files_changed", files=sorted({p for _, p in changes})[:10])
+                self._request_reload()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # no inotify (a read-only or odd file system): SIGHUP still works
+            log.warning("config_watch_failed", error=repr(e), hint="reload with SIGHUP")
 
     def _request_stop(self) -> None:
         """SIGTERM/SIGINT: the first stops taking work; a second one cuts the grace short."""
@@ -156,13 +254,27 @@ class Daemon:
             await asyncio.wait([*polls, *pending], timeout=2)
 
     def _request_reload(self) -> None:
-        """SIGHUP: reload now (on the loop, not in the handler); one reload at a time."""
+        """SIGHUP (or an edited file): reload now, on the loop; one reload at a time.
+
+        A request during a reload runs one more reload after it, so a storm of signals ends on
+        the latest files, never on a half-applied config.
+        """
         if self._reloading is None or self._reloading.done():
-            self._reloading = asyncio.get_running_loop().create_task(self._reload())
+            self._reloading = asyncio.get_running_loop().create_task(self._reloads())
+        else:
+            self._reload_again = True
+
+    async def _reloads(self) -> None:
+        while True:
+            self._reload_again = False
+            await self._reload()
+            if not self._reload_again or self.stop.is_set():
+                return
 
     async def _tick(self) -> None:
         if self.stop.is_set():
             return
+        self._last_tick = time.monotonic()
         monitor = self.monitor
         now = monitor.clock()
         feeds = {f.name: f for f in monitor.config.enabled_feeds()}
@@ -171,8 +283,6 @@ class Daemon:
             feed = feeds[state.name]
             task = asyncio.create_task(self._poll(feed), name=f"poll:{feed.name}")
             self._in_flight[feed.name] = task
-        if "WATCHDOG_USEC" in os.environ:
-            sd_notify("WATCHDOG=1")
 
     async def _poll(self, feed: Feed) -> None:
         try:
@@ -232,19 +342,29 @@ class Daemon:
         log.info("state_pruned", removed=removed)
 
     async def _reload(self) -> None:
-        """SIGHUP: validate the whole new config first; on any error keep running the old one."""
+        """Validate the whole new config first; on any error keep running the old one.
+
+        Everything is applied at once, between polls: the polls in flight (of the old config)
+        are cancelled, then the monitor (rules, channels, feeds, delivery settings) and, when
+        ``fetch:`` changed, the HTTP client are replaced together. What cannot change while
+        running (``state:``) is kept and named in ``config_reload_partial``.
+        """
         if self.reload_config is None:
             return
+        store = self.monitor.store
+        sd_notify(f"RELOADING=1\nMONOTONIC_USEC={monotonic_usec()}\nSTATUS=reloading")
         try:
             # Loading validates everything and compiles the rules, off the event loop.
             config = await asyncio.to_thread(self.reload_config)
         except ConfigError as e:
             log.error("config_reload_failed", error=str(e), kept="the running config")
-            return
-        if config.state_path != self.monitor.config.state_path:
-            log.error("config_reload_failed", error="'state:' cannot change while running")
+            store.daemon_reloaded(os.getpid(), datetime.now(UTC), f"failed: {e}", applied=False)
+            sd_notify("READY=1\n" + self._status("reload failed, old config kept"))
             return
         old = self.monitor
+        needs_restart = []
+        if config.state_path != old.config.state_path:
+            needs_restart.append("state")
         # Polls in flight belong to the old config: stop them (a cancelled poll has recorded
         # nothing) so they cannot record under the old rules after the new ones made them due.
         polls = list(self._in_flight.values())
@@ -253,13 +373,30 @@ class Daemon:
         if polls:
             await asyncio.wait(polls, timeout=5)
         self.monitor = Monitor(config, old.store, clock=old.clock)
+        fetch_changed = config.fetch != old.config.fetch
+        if fetch_changed and self._fetcher is not None:
+            previous = self._fetcher
+            self._fetcher = await self.monitor.fetcher().__aenter__()
+            await previous.__aexit__(None, None, None)
         if self.configure_logs is not None:
             self.configure_logs(config)
         log.info(
             "config_reloaded",
             feeds=len(config.enabled_feeds()),
             rules=len(config.enabled_rules()),
+            fetch_reapplied=fetch_changed or None,
         )
+        result = "ok"
+        if needs_restart:
+            log.warning(
+                "config_reload_partial",
+                needs_restart=needs_restart,
+                hint="restart news-monitor to apply these; everything else is applied",
+            )
+            result = f"partial: restart needed for {', '.join(needs_restart)}"
+        store.daemon_reloaded(os.getpid(), datetime.now(UTC), result, applied=True)
+        self._watch()  # the watchlists may be other files now
+        sd_notify("READY=1\n" + self._status("reloaded"))
         await self._tick()  # new feeds, and feeds that new rules must see again, are due now
 
 

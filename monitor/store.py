@@ -735,6 +735,13 @@ class Store:
         info["stopped_at"] = _dt(row[7])
         return info
 
+    def rule_hits(self, since: datetime) -> dict[str, int]:
+        """Hits per rule since ``since`` (story members included: what each rule caught)."""
+        rows = self._db.execute(
+            "SELECT rule, count(*) FROM hits WHERE matched_at >= ? GROUP BY rule", (_ts(since),)
+        ).fetchall()
+        return {str(r): int(n) for r, n in rows}
+
     def health_counts(self, failure_threshold: int) -> tuple[int, int, datetime | None]:
         """(feeds, failing feeds, last poll): the daemon's one-line systemd status."""
         total, failing, last = self._db.execute(

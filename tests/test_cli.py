@@ -366,7 +366,7 @@ def test_run_delivers_then_stops_cleanly_on_sigterm(
     proc = start_daemon(cfg, env)
     try:
         assert notify.recv(4096).decode().startswith("READY=1")
-        assert notify.recv(4096).decode() == "WATCHDOG=1"  # pinged from the polling tick
+        assert notify.recv(4096).decode() == "WATCHDOG=1"  # pinged while the loop progresses
         json_sink.wait_for(1, timeout=20)  # well before the silent feed's 60 s deadline
         # A second daemon on the same state refuses to start.
         second = subprocess.run(
@@ -378,7 +378,9 @@ def test_run_delivers_then_stops_cleanly_on_sigterm(
         assert second.returncode == 75
         assert "another news-monitor is using this state" in second.stderr
         proc.send_signal(signal.SIGTERM)
-        while (datagram := notify.recv(4096).decode()) == "WATCHDOG=1":
+        while (datagram := notify.recv(4096).decode()) == "WATCHDOG=1" or datagram.startswith(
+            "STATUS="
+        ):
             pass
         assert datagram.startswith("STOPPING=1")
         _, err = proc.communicate(timeout=30)

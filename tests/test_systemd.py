@@ -1,0 +1,297 @@
+"""The operator's view, made true: the sd_notify contract on a real datagram socket, a watchdog
+that stops when the loop freezes, reloads that apply everything (or say what they cannot) and
+keep the old rules on any broken edit, watched watchlists, a SIGHUP storm, and `status`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+from monitor.config import load_config
+from monitor.daemon import Daemon, monotonic_usec
+from monitor.service import Monitor
+from monitor.store import Store
+from tests.feeds import Entry, rss
+from tests.feedserver import FeedServer
+from tests.sinks import JsonSink
+from tests.test_cli import EventReader, start_daemon
+
+
+class NotifySocket:
+    """A datagram socket standing in for systemd's NOTIFY_SOCKET; records what arrives."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.got: list[tuple[float, str]] = []
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(65536).decode()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._cond:
+                self.got.append((time.monotonic(), data))
+                self._cond.notify_all()
+
+    def wait_for(self, prefix: str, count: int = 1, timeout: float = 20) -> list[str]:
+        with self._cond:
+            ok = self._cond.wait_for(
+                lambda: len([d for _, d in self.got if d.startswith(prefix)]) >= count, timeout
+            )
+            assert ok, f"no {count} x {prefix!r} in {[d for _, d in self.got]}"
+            return [d for _, d in self.got if d.startswith(prefix)]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+def setup(tmp: Path, server: FeedServer, sink: JsonSink, query: str = "gempa") -> Path:
+    server.route("/news.xml", body=rss([Entry("Gempa guncang Karangasem", "https://e/1")]))
+    (tmp / "watchlists").mkdir(exist_ok=True)
+    write_rules(tmp, f"  - {{name: r1, query: '{query}', notify: chat}}\n")
+    cfg = tmp / "monitor.yaml"
+    cfg.write_text(
+        textwrap.dedent(
+            f"""\
+            state: state/monitor.db
+            fetch: {{allow_private: ["127.0.0.1:{server.port}"], concurrency: 5}}
+            channels: {{chat: "{sink.url()}"}}
+            feeds:
+              - {{name: news, url: "{server.url("/news.xml")}"}}
+            watchlists: ["watchlists/*.yaml"]
+            """
+        )
+    )
+    return cfg
+
+
+def write_rules(tmp: Path, rules: str) -> None:
+    (tmp / "watchlists" / "w.yaml").write_text("rules:\n" + rules)
+
+
+@pytest.fixture
+def notify(tmp_path: Path) -> object:
+    ns = NotifySocket(tmp_path / "notify.sock")
+    yield ns
+    ns.close()
+
+
+def test_the_sd_notify_contract(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink, notify: NotifySocket
+) -> None:
+    cfg = setup(tmp_path, feed_server, json_sink)
+    env = {**os.environ, "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"}
+    proc = start_daemon(cfg, env)
+    try:
+        reader = EventReader(proc)
+        [ready] = notify.wait_for("READY=1")
+        assert "STATUS=" in ready and "1 rules" in ready and "feeds ok" in ready
+        notify.wait_for("WATCHDOG=1", count=3)  # every 0.5 s: half of WATCHDOG_USEC
+        before = monotonic_usec()
+        proc.send_signal(signal.SIGHUP)
+        reader.wait_for("config_reloaded")
+        [reloading] = notify.wait_for("RELOADING=1")
+        usec = int(reloading.split("MONOTONIC_USEC=")[1].split("\n")[0])
+        assert before <= usec <= monotonic_usec()  # CLOCK_MONOTONIC, as systemd compares it
+        readies = notify.wait_for("READY=1", count=2)
+        assert "reloaded" in readies[1]
+        order = [d.split("=")[0] for _, d in notify.got if d.startswith(("RELOADING", "READY"))]
+        assert order == ["READY", "RELOADING", "READY"]
+        proc.send_signal(signal.SIGTERM)
+        notify.wait_for("STOPPING=1")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_frozen_event_loop_gets_no_watchdog_pings(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    json_sink: JsonSink,
+    notify: NotifySocket,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Block the daemon's own event loop: while it is frozen, no WATCHDOG=1 goes out."""
+    from datetime import timedelta
+
+    monkeypatch.setenv("NOTIFY_SOCKET", notify.path)
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")  # a ping every 0.1 s while healthy
+    config = load_config(setup(tmp_path, feed_server, json_sink))
+    frozen: dict[str, float] = {}
+
+    async def scenario(daemon: Daemon) -> None:
+        loop = asyncio.get_running_loop()
+        await asyncio.to_thread(notify.wait_for, "WATCHDOG=1", 3)
+
+        def freeze() -> None:
+            frozen["start"] = time.monotonic()
+            time.sleep(1.5)  # the loop itself is blocked: this is the frozen daemon
+            frozen["end"] = time.monotonic()
+
+        loop.call_soon(freeze)
+        await asyncio.sleep(0)
+        count = len([d for _, d in notify.got if d == "WATCHDOG=1"])
+        await asyncio.to_thread(notify.wait_for, "WATCHDOG=1", count + 3)  # pings resume
+        daemon.stop.set()
+
+    async def run() -> None:
+        with Store(config.state_path) as store:
+            daemon = Daemon(Monitor(config, store), tick=timedelta(seconds=0.2))
+            await asyncio.gather(daemon.run(), scenario(daemon))
+
+    asyncio.run(run())
+    inside = [t for t, d in notify.got if d == "WATCHDOG=1" and frozen["start"] < t < frozen["end"]]
+    assert inside == []
+    assert any(t > frozen["end"] for t, d in notify.got if d == "WATCHDOG=1")
+
+
+BROKEN = {
+    "syntax error": "rules:\n  - {name: r1, query: gempa\n",
+    "unknown key": "rules:\n  - {name: r1, query: gempa, notify: chat, colour: red}\n",
+    "duplicate key": "rules:\n  - {name: r1, query: gempa, query: x, notify: chat}\n",
+    "bad query": "rules:\n  - {name: r1, query: 'gempa AND', notify: chat}\n",
+    "unknown channel": "rules:\n  - {name: r1, query: gempa, notify: pager}\n",
+    "failing example": (
+        "rules:\n  - name: r1\n    query: gempa\n    notify: chat\n"
+        "    examples: {match: ['banjir di Jakarta']}\n"
+    ),
+    "10 MiB file": "rules: []\n# " + "x" * (10 * 1024 * 1024) + "\n",
+}
+
+
+def test_each_broken_edit_keeps_the_old_rules_matching(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
+) -> None:
+    cfg = setup(tmp_path, feed_server, json_sink)
+    cfg.write_text(cfg.read_text().replace("url: ", "interval: 10s, url: "))  # polls again soon
+    wl = tmp_path / "watchlists" / "w.yaml"
+    good = wl.read_text()
+    proc = start_daemon(cfg)
+    try:
+        reader = EventReader(proc)
+        json_sink.wait_for(1)
+        for n, (kind, text) in enumerate(BROKEN.items(), 1):
+            wl.write_text(text)
+            proc.send_signal(signal.SIGHUP)
+            failed = reader.wait_for("config_reload_failed", count=n)
+            error = str(failed["error"])
+            assert str(wl) in error, (kind, error)
+            if kind not in ("10 MiB file",):
+                assert f"{wl}:" in error and error.split(f"{wl}:")[1][0].isdigit(), (kind, error)
+        # The old rule still runs: the feed's next poll brings a new item, and it alerts.
+        feed_server.route(
+            "/news.xml",
+            body=rss([Entry("Gempa susulan guncang Karangasem", "https://e/2")]),
+        )
+        json_sink.wait_for(2, timeout=60)
+        assert not [e for e in reader.events if e["event"] == "config_reloaded"]
+        wl.write_text(good)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(reader.events) > 0
+
+
+def test_an_edited_watchlist_is_reloaded_without_a_signal(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
+) -> None:
+    cfg = setup(tmp_path, feed_server, json_sink, query="banjir")
+    proc = start_daemon(cfg)
+    try:
+        reader = EventReader(proc)
+        reader.wait_for("daemon_started")
+        reader.wait_for("feed_fetched")
+        assert json_sink.messages == []
+        write_rules(tmp_path, "  - {name: r2, query: gempa, notify: chat}\n")
+        assert reader.wait_for("config_reloaded")["rules"] == 1
+        json_sink.wait_for(1)  # the new rule saw the recent item at once
+        write_rules(tmp_path, "  - {name: r3, query: 'gempa AND', notify: chat}\n")  # broken
+        failed = reader.wait_for("config_reload_failed")
+        assert "w.yaml:2:" in str(failed["error"])  # FILE:LINE:COL
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_sighup_storm_leaves_one_consistent_config(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
+) -> None:
+    cfg = setup(tmp_path, feed_server, json_sink, query="banjir")
+    proc = start_daemon(cfg)
+    try:
+        reader = EventReader(proc)
+        reader.wait_for("daemon_started")
+        for n in range(50):
+            rules = "".join(f"  - {{name: r{k}, query: banjir, notify: chat}}\n" for k in range(n))
+            write_rules(tmp_path, rules + "  - {name: last, query: gempa, notify: chat}\n")
+            proc.send_signal(signal.SIGHUP)
+        # The storm coalesces: far fewer reloads than signals, the last on the last file.
+        json_sink.wait_for(1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reloads = [e for e in reader.events if e["event"] == "config_reloaded"]
+    assert 1 <= len(reloads) < 50
+    assert reloads[-1]["rules"] == 50  # r0..r48 and last: the final edit, whole
+    assert [m.title for m in json_sink.messages] == ["[last] Gempa guncang Karangasem"]
+
+
+def test_reload_applies_fetch_settings_and_names_what_needs_a_restart(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = setup(tmp_path, feed_server, json_sink)
+    proc = start_daemon(cfg)
+    try:
+        reader = EventReader(proc)
+        json_sink.wait_for(1)
+        text = cfg.read_text()
+        cfg.write_text(text.replace("concurrency: 5", "concurrency: 7, per_host: 2"))
+        proc.send_signal(signal.SIGHUP)
+        assert reader.wait_for("config_reloaded")["fetch_reapplied"] is True
+        cfg.write_text(text.replace("state/monitor.db", "state/other.db"))
+        proc.send_signal(signal.SIGHUP)
+        partial = reader.wait_for("config_reload_partial")
+        assert partial["needs_restart"] == ["state"]
+        # status: the daemon, when its config was loaded, and the last reload's result.
+        assert main(["-c", str(cfg.with_name("monitor.yaml")), "status", "--json"]) in (0, 1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    cfg.write_text(text)
+    capsys.readouterr()
+    main(["-c", str(cfg), "status", "--json"])
+    daemon = json.loads(capsys.readouterr().out)["daemon"]
+    assert daemon["pid"] == proc.pid and daemon["running"] is False
+    assert daemon["started_at"] and daemon["config_loaded_at"]
+    assert daemon["last_reload"].startswith("partial: restart needed for state")
