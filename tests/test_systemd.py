@@ -295,3 +295,45 @@ def test_reload_applies_fetch_settings_and_names_what_needs_a_restart(
     assert daemon["pid"] == proc.pid and daemon["running"] is False
     assert daemon["started_at"] and daemon["config_loaded_at"]
     assert daemon["last_reload"].startswith("partial: restart needed for state")
+
+
+def test_a_stalled_scheduler_stops_the_watchdog(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    json_sink: JsonSink,
+    notify: NotifySocket,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loop runs but the scheduler's ticks stop: pings stop too, so systemd restarts it."""
+    from datetime import timedelta
+
+    monkeypatch.setenv("NOTIFY_SOCKET", notify.path)
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    config = load_config(setup(tmp_path, feed_server, json_sink))
+    stalled = threading.Event()
+
+    class Stalling(Daemon):
+        ticks = 0
+
+        async def _tick(self) -> None:
+            self.ticks += 1
+            if self.ticks <= 3:
+                await super()._tick()
+            else:
+                stalled.set()  # from now on no tick gets through: the scheduler is stuck
+
+    async def scenario(daemon: Daemon) -> None:
+        await asyncio.to_thread(stalled.wait, 20)
+        mark = time.monotonic()
+        await asyncio.sleep(1.0)  # the loop is alive: heartbeats run, but find no progress
+        daemon.stop.set()
+        late = [t for t, d in notify.got if d == "WATCHDOG=1" and t > mark + 0.3 * 3]
+        assert late == []
+
+    async def run() -> None:
+        with Store(config.state_path) as store:
+            daemon = Stalling(Monitor(config, store), tick=timedelta(seconds=0.1))
+            await asyncio.gather(daemon.run(), scenario(daemon))
+
+    asyncio.run(run())
+    assert any(d == "WATCHDOG=1" for _, d in notify.got)  # it pinged while healthy
