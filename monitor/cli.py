@@ -74,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="show each feed's health; exit 1 if any feed is failing")
     st.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    hi = sub.add_parser(
+        "history", help="what the rules caught: alerts sent and repeats recorded without one"
+    )
+    hi.add_argument("query", nargs="?", help="only entries whose title matches this query")
+    hi.add_argument("--rule", help="only this rule's entries")
+    hi.add_argument("--since", default="2d", help="how far back (default 2d; e.g. 6h, 1w)")
+    hi.add_argument("--json", action="store_true", help="one JSON object per entry")
+
     ob = sub.add_parser("outbox", help="list, retry or drop alerts waiting for delivery")
     obs = ob.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
     ol = obs.add_parser("list", help="alerts waiting for delivery (or, with --dead, given up)")
@@ -140,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_status(config, as_json=args.json)
         if args.command == "outbox":
             return cmd_outbox(config, args)
+        if args.command == "history":
+            return cmd_history(config, args)
         if args.command == "notify-test":
             return cmd_notify_test(config, args.channel)
         if args.command == "once":
@@ -350,6 +360,44 @@ def _print_status_table(records: list[dict[str, Any]], config: Config) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+
+
+# -- history ----------------------------------------------------------------------------------
+
+
+def cmd_history(config: Config, args: argparse.Namespace) -> int:
+    """The alerts sent and the story repeats recorded, newest first; exit 1 if none."""
+    from monitor.config import parse_duration
+    from monitor.rules import QueryError, RuleSet, parse_query
+    from monitor.store import Store
+
+    try:
+        since = datetime.now(UTC) - parse_duration(args.since)
+    except ValueError as err:
+        print(f"news-monitor: --since: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    matcher = None
+    if args.query:
+        try:
+            matcher = RuleSet([("q", parse_query(args.query, config.aliases))])
+        except QueryError as err:
+            print(str(err), file=sys.stderr)
+            return EXIT_USAGE
+    with Store(config.state_path, readonly=True) as store:
+        entries = store.history(since, args.rule)
+    if matcher is not None:
+        entries = [e for e in entries if matcher.match({"title": e["title"]})]
+    for e in entries:
+        if args.json:
+            record = {**e, "at": _iso(e["at"])}
+            print(json.dumps(record, ensure_ascii=False))
+            continue
+        when = e["at"].astimezone(config.timezone).strftime("%m-%d %H:%M") if e["at"] else "-"
+        where = ",".join(e["channels"]) if e["channels"] else "-"
+        print(f"{when}  {e['kind']:<10} {e['rule']:<16} {where:<12} {e['title']}")
+        if e["kind"] == "suppressed":
+            print(f"{'':30}joined {e['story_title']!r} ({e['similarity']:.2f}, {e['reason']})")
+    return EXIT_OK if entries else EXIT_FAILED
 
 
 # -- outbox -----------------------------------------------------------------------------------

@@ -975,6 +975,59 @@ class Store:
         ).fetchall()
         return [(str(r), str(c), str(e)) for r, c, e in rows]
 
+    def history(self, since: datetime, rule: str | None = None) -> list[dict[str, Any]]:
+        """What each rule caught since ``since``, newest first: every alert sent (one row per
+        alert, its channels together) and every story member that was recorded without a
+        message of its own (a suppressed repeat, or one named in a follow-up)."""
+        out: list[dict[str, Any]] = []
+        rows = self._db.execute(
+            """SELECT key, rule, group_concat(channel, ','), min(sent_at), payload FROM outbox
+               WHERE sent_at >= ? AND rule != 'ops' AND (? IS NULL OR rule = ?)
+               GROUP BY key, rule""",
+            (_ts(since), rule, rule),
+        ).fetchall()
+        for key, r, channels, at, payload in rows:
+            p = json.loads(payload)
+            out.append(
+                {
+                    "at": _dt(at),
+                    "rule": str(r),
+                    "kind": "follow-up" if p.get("followup") else "sent",
+                    "title": p.get("title", ""),
+                    "source": p.get("source") or p.get("feed"),
+                    "link": p.get("link"),
+                    "channels": sorted(str(channels).split(",")),
+                    "key": str(key),
+                    "story": p.get("story"),
+                }
+            )
+        rows = self._db.execute(
+            """SELECT m.rule, m.key, m.story, m.title, COALESCE(m.source, m.feed), m.link,
+                      m.joined_at, m.similarity, m.reason, s.title
+               FROM story_members m JOIN stories s ON s.rule = m.rule AND s.story = m.story
+               WHERE m.joined_at >= ? AND m.key != m.story AND (? IS NULL OR m.rule = ?)""",
+            (_ts(since), rule, rule),
+        ).fetchall()
+        for r, key, story, title, source, link, at, similarity, reason, story_title in rows:
+            out.append(
+                {
+                    "at": _dt(at),
+                    "rule": str(r),
+                    "kind": "suppressed",
+                    "title": str(title),
+                    "source": source,
+                    "link": link,
+                    "channels": [],
+                    "key": str(key),
+                    "story": str(story),
+                    "story_title": str(story_title),
+                    "similarity": similarity,
+                    "reason": str(reason),
+                }
+            )
+        out.sort(key=lambda e: e["at"] or datetime.min.replace(tzinfo=UTC), reverse=True)
+        return out
+
     def sent_alerts(self) -> list[tuple[str, str, str]]:
         """(key, rule, channel) of every delivered alert still on record, oldest first."""
         rows = self._db.execute(

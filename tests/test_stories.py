@@ -386,3 +386,34 @@ def test_pruning_forgets_stories_with_the_seen_state(
         assert store.stories_info(stories) == {}
     finally:
         store.close()
+
+
+def test_history_lists_alerts_sent_and_repeats_recorded(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    json_sink: JsonSink,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from monitor.cli import main
+
+    seed.serve_all(feed_server, START)
+    config = write_config(tmp_path, feed_server, json_sink, list(seed.FEEDS))
+    run(config, Clock(START))  # hours before any real run of this test
+    capsys.readouterr()
+    cfg = str(config.path)
+    assert main(["-c", cfg, "history", "--since", "3650d", "--json"]) == 0
+    entries = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    kinds = sorted(e["kind"] for e in entries)
+    assert kinds == ["sent", "sent", "suppressed", "suppressed", "suppressed", "suppressed"]
+    suppressed = [e for e in entries if e["kind"] == "suppressed"]
+    assert all(e["story_title"] and e["reason"] and e["similarity"] for e in suppressed)
+    assert [e["channels"] for e in entries if e["kind"] == "sent"] == [["chat"], ["chat"]]
+    # Searchable with the rule language, by rule, and by time.
+    assert main(["-c", cfg, "history", "--since", "3650d", "--json", '"M4,2"']) == 0
+    assert {json.loads(x)["title"] for x in capsys.readouterr().out.splitlines()} == {seed.M42}
+    assert main(["-c", cfg, "history", "--rule", "nope"]) == 1
+    assert main(["-c", cfg, "history", "--since", "1h", "--json"]) == 1
+    assert main(["-c", cfg, "history", "--since", "3650d"]) == 0
+    text = capsys.readouterr().out
+    assert "suppressed" in text and "joined" in text
+    assert main(["-c", cfg, "history", "gempa AND"]) == 2  # a bad query: its column
