@@ -391,6 +391,38 @@ class ChannelConfig(_Model):
         return v
 
 
+class MetricsSettings(_Model):
+    """``metrics:``: the local listener for Prometheus ``/metrics`` and ``/healthz``."""
+
+    listen: str = "127.0.0.1:9464"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _switch(cls, v: object) -> object:
+        return {} if v is True else v
+
+    @field_validator("listen")
+    @classmethod
+    def _loopback(cls, v: str) -> str:
+        host, _, port = v.rpartition(":")
+        host = host.strip("[]")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected HOST:PORT, e.g. 127.0.0.1:9464 (got {v!r})")
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            # Metrics and health are for this machine (or a local agent) until the listener
+            # can ask for a token: never published on a network by accident.
+            raise ValueError(f"must listen on loopback (127.0.0.1, ::1 or localhost), not {host!r}")
+        return v
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
 class DeliverySettings(_Model):
     shutdown_grace: Duration = timedelta(seconds=10)
 
@@ -449,6 +481,7 @@ class MonitorFile(_Model):
     dedup: DedupSettings = DedupSettings()
     delivery: DeliverySettings = DeliverySettings()
     templates: str | None = None  # a directory of email templates over the packaged ones
+    metrics: MetricsSettings | None = None
     channels: dict[Name, ChannelConfig] = {}
     ops: Name | None = None
     feeds: tuple[FeedConfig, ...] = ()
@@ -590,6 +623,7 @@ class Config:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     policies: Mapping[str, ChannelPolicy] = field(default_factory=dict)  # per channel
     templates: Path | None = None  # email template overrides, checked while loading
+    metrics: MetricsSettings | None = None  # the /metrics and /healthz listener, if on
     # Values that came from ${VAR}: the logger scrubs them from every event.
     secrets: frozenset[str] = field(default=frozenset())
     # The enabled rules, compiled once while loading (a RuleSet; compiling is the slow part).
@@ -848,6 +882,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         channels={n: _urls(v) for n, v in main.channels.items()},
         policies={n: _policy(v, ZoneInfo(main.timezone)) for n, v in main.channels.items()},
         templates=templates,
+        metrics=main.metrics,
         ops=main.ops,
         feeds=tuple(feeds),
         rules=tuple(rules),

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor import logs
+from monitor import logs, metrics
 from monitor.config import Config, Feed, load_config
 from monitor.delivery import IDLE_RECHECK
 from monitor.errors import ConfigError, MonitorError
@@ -141,6 +141,7 @@ class Daemon:
             store.daemon_started(os.getpid(), socket.gethostname(), self.started_at)
             sd_notify("READY=1\n" + self._status())
             heartbeat = asyncio.create_task(self._heartbeat(), name="heartbeat")
+            web = await self._serve_metrics()
             self._watch()
             log.info(
                 "daemon_started",
@@ -156,6 +157,8 @@ class Daemon:
                 if task is not None:
                     task.cancel()
             await self._drain(delivery)
+            if web is not None:
+                await web.cleanup()
         finally:
             await self._fetcher.__aexit__(None, None, None)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -174,6 +177,30 @@ class Daemon:
             f"{len(m.config.enabled_rules())} rules; {queued} alerts queued; last poll {when}"
         )
         return f"STATUS={note + '; ' if note else ''}{text}"
+
+    async def _serve_metrics(self) -> Any:
+        """The ``metrics:`` listener, when configured (a restart applies a change to it)."""
+        settings = self.monitor.config.metrics
+        if settings is None:
+            return None
+        try:
+            runner = await metrics.start_server(
+                settings.host,
+                settings.port,
+                store=lambda: self.monitor.store,
+                healthy=self._health_problem,
+            )
+        except OSError as e:
+            log.error("metrics_listen_failed", listen=settings.listen, error=str(e))
+            return None
+        log.info("metrics_listening", listen=settings.listen)
+        return runner
+
+    def _health_problem(self) -> str | None:
+        """None when healthy; ``/healthz`` runs on the loop, so the loop answers if asked."""
+        if not self._progressing():
+            return "the scheduler has not ticked recently"
+        return self.monitor.store.writable()
 
     def _progressing(self) -> bool:
         """Is the scheduler ticking? (That this runs at all says the event loop is.)"""
@@ -358,6 +385,7 @@ class Daemon:
             config = await asyncio.to_thread(self.reload_config)
         except ConfigError as e:
             log.error("config_reload_failed", error=str(e), kept="the running config")
+            metrics.RELOAD_FAILURES.inc()
             store.daemon_reloaded(os.getpid(), datetime.now(UTC), f"failed: {e}", applied=False)
             sd_notify("READY=1\n" + self._status("reload failed, old config kept"))
             return

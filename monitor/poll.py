@@ -18,13 +18,14 @@ import asyncio
 import dataclasses
 import hashlib
 import random
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from monitor import logs
+from monitor import logs, metrics
 from monitor.config import Config, DedupSettings, Feed
 from monitor.dedup import Keyed, is_google_news, key_items
 from monitor.dedup.similarity import Evidence
@@ -581,6 +582,11 @@ class Poller:
         # learns the poll's hits only now, so a failed record leaves it as the state is.
         for sm in plan.story_members:
             self.stories.add(sm.rule, story_member(sm))
+        if not dry_run:
+            for _, rule in plan.hits:
+                metrics.HITS.labels(rule).inc()
+            for sm, _ in plan.joined:
+                metrics.SUPPRESSED.labels(sm.rule).inc()
         for sm, like in plan.joined:
             bound.info(
                 "item_joined_story",
@@ -656,6 +662,7 @@ class Poller:
         self, fetcher: Fetcher, feed: Feed, *, dry_run: bool
     ) -> tuple[FeedOutcome, list[tuple[str, AlertMessage]]]:
         """One bad feed never stops a cycle; an unexpected error is logged with its traceback."""
+        started = time.monotonic()
         try:
             result = await self.poll_feed(fetcher, feed, dry_run=dry_run)
         except asyncio.CancelledError:
@@ -670,6 +677,10 @@ class Poller:
             result = FeedOutcome(feed.name, "failed", error=repr(e)), []
         if not dry_run:
             self.update_health(feed)
+            outcome = result[0]
+            metrics.POLLS.labels(outcome.status).inc()
+            metrics.ITEMS.inc(outcome.items)
+            metrics.POLL_SECONDS.observe(time.monotonic() - started)
         return result
 
     def update_health(self, feed: Feed) -> None:

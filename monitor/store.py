@@ -693,6 +693,15 @@ class Store:
 
     # -- the daemon -----------------------------------------------------------------------------
 
+    def writable(self) -> str | None:
+        """None when a write transaction can start now, else why not (``/healthz``)."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error as e:
+            return f"state not writable: {e}"
+        return None
+
     def daemon_started(self, pid: int, host: str, at: datetime) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM daemon WHERE host = ?", (host,))  # an earlier run's row

@@ -430,3 +430,24 @@ def test_a_digest_names_every_outlet_that_carried_the_story(
     [digest] = json_sink.messages
     m51 = digest.message.split("M5,1")[1].split("M4,2")[0]
     assert "also: " in m51 and "beritabali.com" in m51
+
+
+def test_a_failed_pass_says_when_to_come_back(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
+) -> None:
+    """The daemon sleeps until the next thing is due: after a failure, that is its retry."""
+    clock = Clock(START)
+    config = setup(
+        tmp_path,
+        feed_server,
+        f'chat: {{urls: "{json_sink.url()}", retry: {{first: 5s, jitter: 0}}}}\n',
+        "- {name: gempa, query: gempa, notify: chat}\n",
+    )
+    json_sink.status = 503
+    serve(feed_server, ["Gempa guncang Karangasem"], START)
+    with Store(config.state_path) as store:
+        monitor = Monitor(config, store, clock=clock)
+        asyncio.run(_poll(monitor))
+        report = asyncio.run(monitor.delivery.run_pass())
+        assert report.failed == 1
+        assert report.next_due == START + timedelta(seconds=5)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from monitor import logs
+from monitor import logs, metrics
 from monitor.config import IMMEDIATE, ChannelPolicy, Config, RetrySettings
 from monitor.delivery.schedule import Slot, slot
 from monitor.notify import AlertMessage, Channel, DeliveryResult, Digest, set_template_dir
@@ -233,12 +233,13 @@ class Delivery:
         outgoing = self._plan(name, singles, digests, policy, now, report)
         sent = failed = 0
         for out in outgoing:
-            ok, n = await self._send(channel, policy, out, now)
+            ok, n, retry_at = await self._send(channel, policy, out, now)
             if ok:
                 sent += n
                 report.messages += 1
                 continue
             failed += n
+            report.wake(retry_at)  # the worker comes back for it on time
             # A channel that just failed (perhaps after its whole timeout) is tried again on
             # its next retry, not once more for each of its other alerts in this pass.
             break
@@ -298,7 +299,8 @@ class Delivery:
 
     async def _send(
         self, channel: Channel, policy: ChannelPolicy, out: _Outgoing, now: datetime
-    ) -> tuple[bool, int]:
+    ) -> tuple[bool, int, datetime | None]:
+        """Send one message; ``(ok, alerts, first retry time if it failed)``."""
         rows = out.rows
         first = rows[0]
         bound = log.bind(channel=channel.name, rule=first.rule)
@@ -320,15 +322,15 @@ class Delivery:
         if result.ok:
             batch = None if len(rows) == 1 else f"{channel.name}:{at.timestamp():.6f}:{ids[0]}"
             self.store.mark_sent_many(ids, at, batch=batch)
+            metrics.ALERTS.labels(channel.name, "sent").inc(len(rows))
             if out.digest is None:
                 bound.info("alert_sent", title=messages[0].title, attempts=first.attempts + 1)
             else:
                 bound.info("digest_sent", period=out.digest, alerts=len(rows))
-            return True, len(rows)
+            return True, len(rows), None
         detail = "; ".join(f"{t.url}: {t.detail}" for t in result.targets if not t.ok)
-        for a in rows:
-            self._failed(a, policy, result, detail or "delivery failed", at)
-        return False, len(rows)
+        retries = [self._failed(a, policy, result, detail or "delivery failed", at) for a in rows]
+        return False, len(rows), min((r for r in retries if r is not None), default=None)
 
     def _with_outlets(self, alert: PendingAlert, message: AlertMessage) -> AlertMessage:
         """A digest names every outlet that carried the story by now (story dedup)."""
@@ -347,15 +349,17 @@ class Delivery:
         result: DeliveryResult,
         detail: str,
         now: datetime,
-    ) -> None:
+    ) -> datetime | None:
+        """Record a failed try; returns when it is retried (None: given up)."""
         bound = log.bind(rule=alert.rule, channel=alert.channel)
         done = alert.done | {t.key for t in result.targets if t.ok}
         attempts = alert.attempts + 1
         if now - alert.created_at >= policy.retry.lifetime:
             self._give_up(alert, now, detail, done=done, attempts=attempts)
-            return
+            return None
         retry_at = now + retry_delay(policy.retry, attempts, self.rng)
         self.store.mark_failed(alert.id, now, detail, done=done, retry_at=retry_at)
+        metrics.ALERTS.labels(alert.channel, "failed").inc()
         if result.nomatch:
             bound.critical(
                 "alert_failed", reason="apprise matched no service: a config error", detail=detail
@@ -364,6 +368,7 @@ class Delivery:
             bound.warning(
                 "alert_failed", attempts=attempts, detail=detail, retry_at=retry_at.isoformat()
             )
+        return retry_at
 
     def _give_up(
         self,
@@ -397,6 +402,7 @@ class Delivery:
         self.store.mark_failed(
             alert.id, now, reason, done=done or alert.done, dead=True, notice=notice
         )
+        metrics.ALERTS.labels(alert.channel, "dead").inc()
         log.error(
             "alert_expired",
             rule=alert.rule,
