@@ -337,3 +337,58 @@ def test_a_stalled_scheduler_stops_the_watchdog(
 
     asyncio.run(run())
     assert any(d == "WATCHDOG=1" for _, d in notify.got)  # it pinged while healthy
+
+
+def test_a_reload_during_a_burst_of_polls_applies_between_polls(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
+) -> None:
+    """Polls are in flight (slow servers) when a new rule arrives: the reload cancels them
+    (they record nothing) and every feed is then polled, recorded and matched under the new
+    rules only: one alert per item and rule, no feed left on the old rules."""
+    from monitor.poll import rules_fingerprint
+
+    n = 12
+    for k in range(n):
+        body = rss([Entry(f"Gempa dan banjir di desa {k}", f"https://e/{k}")])
+        feed_server.route(f"/f{k}.xml", body=body, drip_interval=0.005)  # seconds each
+    (tmp_path / "watchlists").mkdir()
+    write_rules(tmp_path, "  - {name: quake, query: gempa, notify: chat}\n")
+    feeds = "".join(
+        f'  - {{name: f{k}, url: "{feed_server.url(f"/f{k}.xml")}"}}\n' for k in range(n)
+    )
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(
+        f"""\
+state: state/monitor.db
+fetch: {{allow_private: ["127.0.0.1:{feed_server.port}"], timeout: 30s}}
+channels: {{chat: {{urls: "{json_sink.url()}", burst: 100}}}}
+watchlists: ["watchlists/*.yaml"]
+feeds:
+"""
+        + feeds
+    )
+    proc = start_daemon(cfg)
+    try:
+        reader = EventReader(proc)
+        reader.wait_for("daemon_started")
+        write_rules(
+            tmp_path,
+            "  - {name: quake, query: gempa, notify: chat}\n"
+            "  - {name: flood, query: banjir, notify: chat}\n",
+        )
+        proc.send_signal(signal.SIGHUP)  # while the first polls are still dripping in
+        reader.wait_for("config_reloaded")
+        json_sink.wait_for(n, timeout=60)  # one message per item, naming both rules
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    titles = sorted(m.title for m in json_sink.messages)
+    assert len(titles) == len(set(titles)) == n
+    assert all(t.startswith(("[quake, flood] ", "[flood, quake] ")) for t in titles), titles
+    new = rules_fingerprint(load_config(cfg))
+    with Store(tmp_path / "state" / "monitor.db", readonly=True) as store:
+        assert {s.rules_fingerprint for s in store.feed_states()} == {new}
+        sent = store.sent_alerts()
+    assert len(sent) == len(set(sent)) == 2 * n  # once per item and rule
