@@ -541,7 +541,12 @@ def _exit_past_stuck_sends() -> None:
     # Daemon threads count too: concurrent.futures joins its workers at exit all the same.
     stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
     if stuck:
-        log.warning("daemon_exit_abandoning_sends", threads=len(stuck))
+        # Other helper threads (the file watcher's) are idle by now: only sends are news.
+        sends = [t.name for t in stuck if t.name.startswith(("deliver", "ThreadPoolExecutor"))]
+        if sends:
+            log.warning("daemon_exit_abandoning_sends", threads=len(sends))
+        else:
+            log.debug("daemon_exit_threads", threads=[t.name for t in stuck])
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_OK)
