@@ -218,7 +218,10 @@ _SECRET = st.text(alphabet=string.ascii_letters + string.digits, min_size=8, max
 @given(password=_SECRET, scheme=st.sampled_from(["json", "jsons", "mailto", "mailtos", "ntfy"]))
 def test_redact_never_contains_the_password(password: str, scheme: str) -> None:
     url = f"{scheme}://alice:{password}@host.example.com/topic"
-    assert password not in redact(url)
+    # A "password" such as "starttls" can be a word the redacted form always holds
+    # (mode=starttls): what must not appear is anything that came from the password.
+    fixed = redact(f"{scheme}://alice:Qx9Qx9Qx9Qx9@host.example.com/topic")
+    assert password not in redact(url) or password in fixed
 
 
 @settings(max_examples=100, deadline=None)

@@ -225,7 +225,9 @@ def _word_score(a: Headline, b: Headline) -> float:
     if not a.words or not b.words:
         return 0.0
     shared = len(a.stems & b.stems)
-    shorter, longer = sorted((len(a.words), len(b.words)))
+    # Counted in stems on both sides: "floods flooding" is one stem, and a headline must
+    # score 1.0 against itself.
+    shorter, longer = sorted((len(a.stems), len(b.stems)))
     return min(1.0, 0.5 * shared / shorter + 0.5 * shared / longer)
 
 
