@@ -31,7 +31,7 @@ import asyncio
 import random
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -104,7 +104,6 @@ class PassReport:
     sent: int = 0
     failed: int = 0
     next_due: datetime | None = None
-    messages: int = 0
 
     def wake(self, at: datetime | None) -> None:
         if at is not None and (self.next_due is None or at < self.next_due):
@@ -117,7 +116,6 @@ class _Outgoing:
 
     rows: list[PendingAlert]
     digest: str | None = None  # the digest's period; None for a single message
-    messages: list[AlertMessage] = field(default_factory=list)
 
 
 async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -236,7 +234,6 @@ class Delivery:
             ok, n, retry_at = await self._send(channel, policy, out, now)
             if ok:
                 sent += n
-                report.messages += 1
                 continue
             failed += n
             report.wake(retry_at)  # the worker comes back for it on time
