@@ -23,11 +23,14 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from monitor import __version__, logs
 from monitor.config import Config, find_config, load_config
 from monitor.errors import ConfigError, ConfigErrors, MonitorError, StateLockedError
+
+if TYPE_CHECKING:
+    from monitor.store import Store
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -182,20 +185,33 @@ def _print_config_error(e: ConfigError) -> None:
         print(str(err), file=sys.stderr)
 
 
+def _open_store(config: Config, *, readonly: bool = False) -> Store:
+    """The state the config names: a shared ``postgresql://`` one, or the SQLite file."""
+    from monitor.store import open_store
+
+    if config.state_url is not None:
+        return open_store(config.state_url, password=config.state_password, readonly=readonly)
+    return open_store(config.state_path, readonly=readonly)
+
+
 @contextmanager
 def _locked_store(config: Config) -> Any:
-    from monitor.store import StateLock, Store
+    """The state, for writing: a SQLite file is locked to this process; a PostgreSQL state is
+    shared by design (its daemons coordinate through leases and locks in the database)."""
+    from monitor.store import StateLock
 
-    lock = StateLock(config.state_path)
-    lock.acquire()
+    lock = None if config.state_url is not None else StateLock(config.state_path)
+    if lock is not None:
+        lock.acquire()
     try:
-        store = Store(config.state_path)
+        store = _open_store(config)
         try:
             yield store
         finally:
             store.close()
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
 # -- check ------------------------------------------------------------------------------------
@@ -228,9 +244,9 @@ def cmd_status(config: Config, *, as_json: bool) -> int:
     """Each configured feed's health, read from the state without taking the lock."""
     from monitor.health import FAILING, GONE, assess, health_record
     from monitor.logs import redact_url
-    from monitor.store import FeedState, Store
+    from monitor.store import FeedState
 
-    store = Store(config.state_path, readonly=True)
+    store = _open_store(config, readonly=True)
     try:
         now = datetime.now(UTC)
         states = {s.name: s for s in store.feed_states()}
@@ -369,7 +385,6 @@ def cmd_history(config: Config, args: argparse.Namespace) -> int:
     """The alerts sent and the story repeats recorded, newest first; exit 1 if none."""
     from monitor.config import parse_duration
     from monitor.rules import QueryError, RuleSet, parse_query
-    from monitor.store import Store
 
     try:
         since = datetime.now(UTC) - parse_duration(args.since)
@@ -383,7 +398,7 @@ def cmd_history(config: Config, args: argparse.Namespace) -> int:
         except QueryError as err:
             print(str(err), file=sys.stderr)
             return EXIT_USAGE
-    with Store(config.state_path, readonly=True) as store:
+    with _open_store(config, readonly=True) as store:
         entries = store.history(since, args.rule)
     if matcher is not None:
         entries = [e for e in entries if matcher.match({"title": e["title"]})]
@@ -428,10 +443,9 @@ def cmd_outbox(config: Config, args: argparse.Namespace) -> int:
     retried alert on its next delivery pass.
     """
     from monitor.logs import redact_url
-    from monitor.store import Store
 
     action = args.outbox_command
-    store = Store(config.state_path, readonly=action == "list")
+    store = _open_store(config, readonly=action == "list")
     try:
         if action == "list":
             alerts = store.outbox(dead=args.dead, limit=100_000)
@@ -477,10 +491,10 @@ def cmd_once(config: Config, *, dry_run: bool, force: bool) -> int:
 
     if dry_run:
         # Records nothing: no lock, the state opened read-only (or none at all yet).
-        from monitor.store import Store
+        from monitor.store import SqliteStore
 
-        exists = config.state_path.exists()
-        store = Store(config.state_path, readonly=True) if exists else Store(":memory:")
+        exists = config.state_url is not None or config.state_path.exists()
+        store = _open_store(config, readonly=True) if exists else SqliteStore(":memory:")
         try:
             monitor = Monitor(config, store, sync=False)
             report = asyncio.run(monitor.run_once(dry_run=True, force=force))

@@ -147,7 +147,7 @@ class Daemon:
                 "daemon_started",
                 feeds=len(self.monitor.config.enabled_feeds()),
                 rules=len(self.monitor.config.enabled_rules()),
-                state=str(self.monitor.store.path),
+                state=self.monitor.store.where,
             )
             await self.stop.wait()
             sd_notify("STOPPING=1")
@@ -391,7 +391,7 @@ class Daemon:
             return
         old = self.monitor
         needs_restart = []
-        if config.state_path != old.config.state_path:
+        if (config.state_url, config.state_path) != (old.config.state_url, old.config.state_path):
             needs_restart.append("state")
         # Polls in flight belong to the old config: stop them (a cancelled poll has recorded
         # nothing) so they cannot record under the old rules after the new ones made them due.
