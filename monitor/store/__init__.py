@@ -13,6 +13,8 @@ Both run the same SQL (:mod:`.sql`) and the same numbered migrations (:mod:`.mig
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
@@ -50,6 +52,7 @@ __all__ = [
     "StoryMember",
     "is_shared_url",
     "open_store",
+    "owner",
 ]
 
 
@@ -208,6 +211,11 @@ class Store(Protocol):
     def history(self, since: datetime, rule: str | None = None) -> list[dict[str, Any]]: ...
 
     def sent_alerts(self) -> list[tuple[str, str, str]]: ...
+
+
+def owner() -> str:
+    """Who holds a lease or a claim: this daemon, as ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def is_shared_url(state: str) -> bool:
