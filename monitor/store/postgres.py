@@ -117,10 +117,13 @@ class PostgresStore(SqlStore):
             name="news-monitor",
         )
         try:
+            # One plain connection first: a refused connection or a bad password is reported
+            # at once, with the server's reason, instead of after the pool's timeout.
+            psycopg.connect(url, connect_timeout=max(1, int(timeout)), **kwargs).close()
             self._pool.open(wait=True, timeout=timeout)
-        except psycopg_pool.PoolTimeout as e:
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
             self._pool.close()
-            reason = self._why_not(url, password, timeout)
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise StoreError(f"{self.where}: cannot connect to the state database: {reason}") from e
         self._db: Conn = _PgConn(self)
         try:
@@ -134,16 +137,6 @@ class PostgresStore(SqlStore):
         except psycopg.Error as e:
             self._pool.close()
             raise StoreError(f"{self.where}: cannot open the state database: {e}") from e
-
-    @staticmethod
-    def _why_not(url: str, password: str | None, timeout: float) -> str:
-        """The server's own reason (a refused connection, a bad password), for the message."""
-        assert psycopg is not None
-        try:
-            with psycopg.connect(url, password=password, connect_timeout=int(timeout) or 1):
-                return "the connection pool timed out"
-        except psycopg.Error as e:
-            return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
     def close(self) -> None:
         with self._lock:
