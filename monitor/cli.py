@@ -100,6 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
     nt = sub.add_parser("notify-test", help="send a test message to a channel")
     nt.add_argument("channel")
 
+    mg = sub.add_parser(
+        "migrate", help="copy a SQLite state into an empty PostgreSQL state (daemon stopped)"
+    )
+    mg.add_argument("--from", dest="source", required=True, metavar="FILE", help="the SQLite state")
+    mg.add_argument("--to", dest="target", required=True, metavar="URL", help="postgresql://…")
+    mg.add_argument(
+        "--password-file", metavar="FILE", help="the PostgreSQL password, kept out of the URL"
+    )
+
     g = sub.add_parser("grep", help="search feeds (URLs or files) with a query")
     g.add_argument("query")
     g.add_argument("sources", nargs="+", metavar="SOURCE")
@@ -136,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             except Exception as e:  # grep's contract: any error exits 2, never 1 ("no match")
                 log.critical("grep_failed", error=repr(e), exc_info=True)
                 return EXIT_USAGE
+        if args.command == "migrate":
+            return cmd_migrate(args)
         config_path = find_config(args.config)
         try:
             config = load_config(config_path)
@@ -177,6 +188,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Copy a stopped daemon's SQLite state into an empty PostgreSQL one."""
+    from monitor.store import SqliteStore, StateLock, is_shared_url
+    from monitor.store.copy import copy_state
+    from monitor.store.postgres import PostgresStore, redact
+
+    if not is_shared_url(args.target):
+        print("news-monitor: migrate --to must be a postgresql:// URL", file=sys.stderr)
+        return EXIT_USAGE
+    source = Path(args.source)
+    if not source.is_file():
+        print(f"news-monitor: {source}: no such state file", file=sys.stderr)
+        return EXIT_USAGE
+    password = None
+    if args.password_file:
+        try:
+            password = Path(args.password_file).read_text(encoding="utf-8").strip()
+        except OSError as e:
+            print(f"news-monitor: {args.password_file}: {e.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+    lock = StateLock(source)  # a running daemon would keep writing what is being copied
+    lock.acquire()
+    try:
+        with SqliteStore(source) as src, PostgresStore(args.target, password=password) as dst:
+            counts = copy_state(src, dst)
+    finally:
+        lock.release()
+    copied = ", ".join(f"{n} {table}" for table, n in counts.items())
+    print(f"{source} -> {redact(args.target)}: copied {copied}")
+    return EXIT_OK
 
 
 def _print_config_error(e: ConfigError) -> None:
