@@ -20,7 +20,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,7 +31,7 @@ from monitor.errors import ConfigError, MonitorError
 from monitor.fetch import Fetcher
 from monitor.poll import FeedOutcome, feed_lease
 from monitor.service import Monitor
-from monitor.store import owner
+from monitor.store import off_loop, owner
 
 log = logs.get_logger()
 
@@ -88,12 +88,13 @@ class Daemon:
         *,
         reload_config: Callable[[], Config] | None = None,
         configure_logs: Callable[[Config], None] | None = None,
-        tick: timedelta = TICK,
+        tick: timedelta | None = None,
     ) -> None:
+        """``tick`` defaults to :func:`poll_tick` of the config."""
         self.monitor = monitor
         self.reload_config = reload_config
         self.configure_logs = configure_logs
-        self.tick = tick
+        self.tick = tick or poll_tick(monitor.config)
         self.stop = asyncio.Event()
         self._force = asyncio.Event()  # a second SIGTERM: stop now, without the grace
         self._wake_delivery = asyncio.Event()
@@ -304,8 +305,18 @@ class Daemon:
     async def _tick(self) -> None:
         # One tick at a time (the scheduler's and a reload's): a tick waits on the store, and
         # two overlapping ones would start two polls of one feed.
-        async with self._ticking:
+        async with self._ticking, self._job():
             await self._tick_once()
+
+    @contextlib.asynccontextmanager
+    async def _job(self) -> AsyncIterator[None]:
+        """A scheduled job cut short by the shutdown (waiting on the store) ends quietly: it
+        did not fail, and it is not an error in the log."""
+        try:
+            yield
+        except asyncio.CancelledError:
+            if not self.stop.is_set():
+                raise
 
     async def _tick_once(self) -> None:
         if self.stop.is_set():
@@ -317,12 +328,27 @@ class Daemon:
         idle = [n for n in feeds if n not in self._in_flight]
         store = monitor.store
         if store.shared:
-            # Several daemons: take the due feeds no other daemon holds, each under a lease.
-            due = await asyncio.to_thread(
-                store.claim_feeds, idle, now, lease=feed_lease(monitor.config), owner=owner()
+            # Several daemons: take the due feeds no other daemon holds, each under a lease,
+            # and only as many as can start fetching now (a claim waiting for a connection
+            # slot would hold a feed another daemon could poll at once).
+            room = monitor.config.fetch.concurrency - len(self._in_flight)
+            if room <= 0:
+                return
+            due = await off_loop(
+                store.claim_feeds,
+                idle,
+                now,
+                lease=feed_lease(monitor.config),
+                owner=owner(),
+                limit=room,
             )
         else:
-            due = await asyncio.to_thread(store.due_feeds, idle, now)
+            due = await off_loop(store.due_feeds, idle, now)
+        if self.stop.is_set():  # stopping while the store answered: start nothing more
+            if store.shared:
+                for state in due:
+                    await off_loop(store.release_feed, state.name, state.lease)
+            return
         for state in due:
             feed = feeds[state.name]
             lease = state.lease if store.shared else None
@@ -383,15 +409,19 @@ class Daemon:
                 return
 
     async def _prune(self) -> None:
+        async with self._job():
+            await self._prune_once()
+
+    async def _prune_once(self) -> None:
         """Prune the state: on a shared state, one daemon of the group per period does it."""
         m = self.monitor
         m.poller.expire_stories()  # the index in memory is each daemon's own
         now = m.clock()
-        if m.store.shared and not await asyncio.to_thread(
+        if m.store.shared and not await off_loop(
             m.store.run_job, "prune", now, every=PRUNE_EVERY - timedelta(minutes=5), owner=owner()
         ):
             return
-        removed = await asyncio.to_thread(m.store.prune, now, m.config.defaults.retention)
+        removed = await off_loop(m.store.prune, now, m.config.defaults.retention)
         log.info("state_pruned", removed=removed)
 
     async def _reload(self) -> None:
@@ -428,7 +458,7 @@ class Daemon:
             await asyncio.wait(polls, timeout=5)
         # A cancelled poll's record may be under way in its worker thread: let it finish, so
         # the new monitor's sync sees (and makes due) what the old rules recorded.
-        await asyncio.to_thread(old.poller.quiesce)
+        await off_loop(old.poller.quiesce)
         self.monitor = Monitor(config, old.store, clock=old.clock)
         fetch_changed = config.fetch != old.config.fetch
         if fetch_changed and self._fetcher is not None:
@@ -455,6 +485,13 @@ class Daemon:
         self._watch()  # the watchlists may be other files now
         sd_notify("READY=1\n" + self._status("reloaded"))
         await self._tick()  # new feeds, and feeds that new rules must see again, are due now
+
+
+def poll_tick(config: Config) -> timedelta:
+    """How often the scheduler looks for due feeds: every 15 s, or a third of the shortest
+    interval (at least 1 s), so a 10 s feed is polled every 10 s, not every 15."""
+    shortest = min((f.interval for f in config.enabled_feeds()), default=TICK)
+    return max(timedelta(seconds=1), min(TICK, shortest / 3))
 
 
 def load_for_reload(path: str) -> Callable[[], Config]:

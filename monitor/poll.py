@@ -47,6 +47,7 @@ from monitor.store import (
     Store,
     StoryInfo,
     StoryMember,
+    off_loop,
 )
 
 log = logs.get_logger()
@@ -432,9 +433,10 @@ def fetch_limits(config: Config, feed: Feed | None = None) -> FetchLimits:
 
 def feed_lease(config: Config) -> timedelta:
     """How long a claimed feed is this daemon's: a poll's worst case (a fetch, a discovery
-    fetch, redirects, the parse) with room to spare. A daemon that dies mid-poll leaves its
-    feeds to the others after this long."""
-    return 4 * config.fetch.timeout + timedelta(seconds=30)
+    fetch, the parse and record) with room to spare. A daemon that dies mid-poll leaves its
+    feeds to the others after this long. A poll that outlives its lease (a fetch queued behind
+    a slow host) is not recorded (the lease generation fences it): safety never rests on it."""
+    return 3 * config.fetch.timeout + timedelta(seconds=10)
 
 
 def rules_fingerprint(config: Config) -> str:
@@ -549,7 +551,7 @@ class Poller:
         self, fetcher: Fetcher, feed: Feed, *, dry_run: bool = False, lease: int | None = None
     ) -> tuple[FeedOutcome, list[tuple[str, AlertMessage]]]:
         """Poll one feed; ``lease`` is the claim it runs under (a shared state's daemons)."""
-        state = await asyncio.to_thread(self.store.feed_state, feed.name)
+        state = await off_loop(self.store.feed_state, feed.name)
         if state is None or state.config_url != feed.url:  # only in a dry run: no sync
             state = FeedState.new(feed.name, feed.url)
         started = self.clock()
@@ -567,7 +569,7 @@ class Poller:
             return failed, []
         if isinstance(result, NotModified):
             if not dry_run:
-                await asyncio.to_thread(
+                await off_loop(
                     self.store.record_not_modified,
                     feed.name,
                     now,
@@ -583,7 +585,7 @@ class Poller:
             # Same bytes as the last parse (a server without validators): nothing can be new,
             # and parsing is the expensive part of a poll.
             if not dry_run:
-                await asyncio.to_thread(
+                await off_loop(
                     self.store.record_not_modified,
                     feed.name,
                     now,
@@ -666,9 +668,7 @@ class Poller:
 
         abandoned = threading.Event()
         try:
-            plan = await asyncio.to_thread(
-                self._decide_and_record, decide, record, dry_run, abandoned
-            )
+            plan = await off_loop(self._decide_and_record, decide, record, dry_run, abandoned)
         except asyncio.CancelledError:
             abandoned.set()  # the thread records nothing unless it already began to
             raise
@@ -733,7 +733,7 @@ class Poller:
         gone = bool(result is not None and result.gone)
         if not dry_run:
             try:
-                failures = await asyncio.to_thread(
+                failures = await off_loop(
                     self.store.record_failure,
                     feed.name,
                     now,
@@ -768,11 +768,11 @@ class Poller:
             result = await self.poll_feed(fetcher, feed, dry_run=dry_run, lease=lease)
         except asyncio.CancelledError:
             if lease is not None:  # cancelled before its record: the feed is free again now
-                await asyncio.shield(asyncio.to_thread(self.store.release_feed, feed.name, lease))
+                await asyncio.shield(off_loop(self.store.release_feed, feed.name, lease))
             raise
         except Exception as e:
             log.critical("feed_crashed", feed=feed.name, error=repr(e), exc_info=True)
-            state = await asyncio.to_thread(self.store.feed_state, feed.name)
+            state = await off_loop(self.store.feed_state, feed.name)
             if state is not None and not dry_run:
                 now = self.clock()
                 bound = log.bind(feed=feed.name)
@@ -781,7 +781,7 @@ class Poller:
                 )
             result = FeedOutcome(feed.name, "failed", error=repr(e)), []
         if not dry_run:
-            await asyncio.to_thread(self.update_health, feed)
+            await off_loop(self.update_health, feed)
             outcome = result[0]
             metrics.POLLS.labels(outcome.status).inc()
             metrics.ITEMS.inc(outcome.items)

@@ -159,3 +159,36 @@ def open_state(state: str) -> Iterator[Callable[..., object]]:
     for s in opened:
         with contextlib.suppress(Exception):
             s.close()
+
+
+@pytest.fixture
+def pg_store_factory(pg_url: str) -> Callable[..., object]:
+    """A stand-in for ``SqliteStore(path, readonly=...)`` that opens this test's PostgreSQL
+    schema instead, whatever the path: a test written for one state runs on PostgreSQL as is."""
+    from monitor.store import open_store
+
+    def factory(path: object = None, *, readonly: bool = False) -> object:
+        return open_store(pg_url, readonly=readonly)
+
+    return factory
+
+
+def on_both_backends(module: str) -> Callable[..., object]:
+    """An autouse fixture for a test module that names ``Store`` (the SQLite store): every test
+    of it runs on SQLite, then on PostgreSQL."""
+
+    @pytest.fixture(autouse=True, params=["sqlite", "postgres"])
+    def backend_for_module(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+        if request.param == "postgres":
+            import sys
+
+            factory = request.getfixturevalue("pg_store_factory")
+            monkeypatch.setattr(sys.modules[module], "Store", factory)
+        return str(request.param)
+
+    return backend_for_module
+
+
+# For a test of such a module that reads the state through the CLI, a daemon process or the
+# SQLite file itself (its state is the config's file): it runs on SQLite only.
+sqlite_only = pytest.mark.parametrize("backend_for_module", ["sqlite"], indirect=True)

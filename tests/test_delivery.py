@@ -11,7 +11,10 @@ from monitor.service import Monitor
 from monitor.store import SqliteStore as Store
 from tests.feeds import Entry, rss
 from tests.feedserver import FeedServer, closed_port
+from tests.pgserver import on_both_backends
 from tests.sinks import JsonSink
+
+backend_for_module = on_both_backends(__name__)
 
 
 def make_config(tmp: Path, server: FeedServer, urls: list[str], channels: str = "") -> Path:

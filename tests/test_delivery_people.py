@@ -20,7 +20,10 @@ from monitor.service import Monitor
 from monitor.store import SqliteStore as Store
 from tests.feeds import Entry, rss
 from tests.feedserver import FeedServer, closed_port
+from tests.pgserver import on_both_backends, sqlite_only
 from tests.sinks import JsonSink
+
+backend_for_module = on_both_backends(__name__)
 
 # 2026-12-03 09:10 in Bali (UTC+8).
 START = datetime(2026, 12, 3, 1, 10, tzinfo=UTC)
@@ -339,6 +342,7 @@ async def _poll(monitor: Monitor) -> None:
             await monitor.poller.guarded_poll(fetcher, feed, dry_run=False)
 
 
+@sqlite_only
 def test_a_dead_letter_is_never_silent(
     tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -23,7 +23,10 @@ from monitor.service import Monitor
 from monitor.store import SqliteStore as Store
 from tests.feeds import Entry, rss
 from tests.feedserver import Concurrency, FeedServer, closed_port
+from tests.pgserver import on_both_backends
 from tests.sinks import JsonSink
+
+backend_for_module = on_both_backends(__name__)
 
 
 class Clock:

@@ -25,7 +25,10 @@ from monitor.store import SqliteStore as Store
 from tests import stories_seed as seed
 from tests.feeds import Entry, rss
 from tests.feedserver import FeedServer
+from tests.pgserver import on_both_backends, sqlite_only
 from tests.sinks import JsonSink
+
+backend_for_module = on_both_backends(__name__)
 
 START = datetime(2026, 12, 3, 6, 30, tzinfo=UTC)
 
@@ -92,6 +95,7 @@ def serve(server: FeedServer, name: str, now: datetime) -> None:
     server.route(f"/{name}.xml", body=seed.FEEDS[name](now))
 
 
+@sqlite_only
 def test_the_seed_story_alerts_once_and_the_other_quake_alerts_too(
     tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
 ) -> None:
@@ -107,6 +111,7 @@ def test_the_seed_story_alerts_once_and_the_other_quake_alerts_too(
     assert len(members(config)) == 6  # every copy is recorded as a member of its story
 
 
+@sqlite_only
 def test_stories_survive_a_restart_and_expire_with_the_window(
     tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
 ) -> None:
@@ -280,6 +285,7 @@ def test_google_news_item_served_again_with_new_guid_and_link_is_the_same_item()
     assert item_key(first) == item_key(again)
 
 
+@sqlite_only
 def test_the_daemon_sends_the_seed_story_once_to_the_sink(
     tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
 ) -> None:
@@ -368,6 +374,7 @@ def test_the_index_judges_only_members_within_the_window() -> None:
     assert book.expire(1001.0) == 1 and len(book) == 0
 
 
+@sqlite_only
 def test_pruning_forgets_stories_with_the_seen_state(
     tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
 ) -> None:
@@ -388,6 +395,7 @@ def test_pruning_forgets_stories_with_the_seen_state(
         store.close()
 
 
+@sqlite_only
 def test_history_lists_alerts_sent_and_repeats_recorded(
     tmp_path: Path,
     feed_server: FeedServer,

@@ -39,7 +39,7 @@ from monitor import logs, metrics
 from monitor.config import IMMEDIATE, ChannelPolicy, Config, RetrySettings
 from monitor.delivery.schedule import Slot, slot
 from monitor.notify import AlertMessage, Channel, DeliveryResult, Digest, set_template_dir
-from monitor.store import NewAlert, PendingAlert, Store, owner
+from monitor.store import NewAlert, PendingAlert, Store, off_loop, owner
 
 log = logs.get_logger()
 
@@ -168,10 +168,10 @@ class Delivery:
             for n, urls in config.channels.items()
         }
         self.rules = {r.name: r for r in config.rules}
-        # A claim outlives a pass's sends (each bounded by its channel's timeout, a digest after
-        # the singles): a daemon killed mid-send leaves its alerts to another after this long.
+        # A claim, renewed before each message, outlives one send (bounded by its channel's
+        # timeout): a daemon killed mid-send leaves its alerts to another after this long.
         slowest = max((p.timeout for p in self.policies.values()), default=timedelta(seconds=30))
-        self.claim_lease = 4 * slowest + timedelta(seconds=30)
+        self.claim_lease = 2 * slowest + timedelta(seconds=10)
         set_template_dir(config.templates)  # validated while loading; a reload swaps it whole
 
     async def deliver_pending(self, *, honour_backoff: bool = True) -> tuple[int, int]:
@@ -190,11 +190,16 @@ class Delivery:
         by_channel: dict[str, list[PendingAlert]] = {}
         if self.store.shared:
             # Several daemons: send only what this one claims (what no other holds now).
-            alerts = await asyncio.to_thread(
-                self.store.claim_alerts, now, lease=self.claim_lease, owner=owner(), limit=100_000
+            alerts = await off_loop(
+                self.store.claim_alerts,
+                now,
+                lease=self.claim_lease,
+                owner=owner(),
+                limit=100_000,
+                waiting=not honour_backoff,
             )
         else:
-            alerts = await asyncio.to_thread(self.store.pending_alerts, None, limit=100_000)
+            alerts = await off_loop(self.store.pending_alerts, None, limit=100_000)
         for alert in alerts:
             by_channel.setdefault(alert.channel, []).append(alert)
         report = PassReport()
@@ -242,6 +247,8 @@ class Delivery:
         outgoing = self._plan(name, singles, digests, policy, now, report)
         sent = failed = 0
         for out in outgoing:
+            if self.store.shared and not await self._still_ours(out):
+                continue
             ok, n, retry_at = await self._send(channel, policy, out, now)
             if ok:
                 sent += n
@@ -252,6 +259,19 @@ class Delivery:
             # its next retry, not once more for each of its other alerts in this pass.
             break
         return sent, failed
+
+    async def _still_ours(self, out: _Outgoing) -> bool:
+        """Renew the claim on a message's alerts right before it goes out (a long pass may
+        outlast the claim taken at its start); a message whose alerts another daemon took
+        meanwhile is left to that daemon."""
+        ids = [a.id for a in out.rows]
+        held = await off_loop(
+            self.store.renew_claims, ids, self.clock(), lease=self.claim_lease, owner=owner()
+        )
+        if len(held) == len(ids):
+            return True
+        log.warning("delivery_claim_lost", alerts=len(ids) - len(held))
+        return False
 
     def _slot(self, alert: PendingAlert, policy: ChannelPolicy) -> Slot:
         if alert.rule == OPS_RULE:  # operator notices are never held

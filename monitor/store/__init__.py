@@ -13,13 +13,16 @@ Both run the same SQL (:mod:`.sql`) and the same numbered migrations (:mod:`.mig
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from monitor.store.records import (
     FeedState,
@@ -51,6 +54,7 @@ __all__ = [
     "StoryInfo",
     "StoryMember",
     "is_shared_url",
+    "off_loop",
     "open_store",
     "owner",
 ]
@@ -135,8 +139,17 @@ class Store(Protocol):
     def release_feed(self, feed: str, lease: int) -> None: ...
 
     def claim_alerts(
-        self, now: datetime, *, lease: timedelta, owner: str, limit: int = 1000
+        self,
+        now: datetime,
+        *,
+        lease: timedelta,
+        owner: str,
+        limit: int = 1000,
+        waiting: bool = False,
     ) -> list[PendingAlert]: ...
+    def renew_claims(
+        self, ids: Sequence[int], now: datetime, *, lease: timedelta, owner: str
+    ) -> set[int]: ...
 
     def run_job(self, name: str, now: datetime, *, every: timedelta, owner: str) -> bool: ...
 
@@ -211,6 +224,20 @@ class Store(Protocol):
     def history(self, since: datetime, rule: str | None = None) -> list[dict[str, Any]]: ...
 
     def sent_alerts(self) -> list[tuple[str, str, str]]: ...
+
+
+T = TypeVar("T")
+
+# The store's own thread. Every store call of the daemon runs here, one at a time (as the
+# connection allows anyway), so a slow disk or database never stalls the event loop, and a
+# call waiting for the store never takes a worker the parser needs.
+_STORE_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="news-monitor-store")
+
+
+async def off_loop(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` (a store call, or a step made of them) in the store's thread."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_STORE_THREAD, functools.partial(fn, *args, **kwargs))
 
 
 def owner() -> str:

@@ -179,21 +179,20 @@ class SqlStore:
         """
         with self._tx() as db:
             for name, url in feeds:
-                row = db.execute("SELECT config_url FROM feeds WHERE name = ?", (name,)).fetchone()
-                if row is None:
-                    db.execute(
-                        "INSERT INTO feeds (name, config_url, url, next_poll_at) "
-                        "VALUES (?, ?, ?, ?)",
-                        (name, url, url, _ts(now)),
-                    )
-                elif row[0] != url:
+                # Insert-or-nothing first: daemons starting together on one state both sync.
+                added = db.execute(
+                    "INSERT INTO feeds (name, config_url, url, next_poll_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                    (name, url, url, _ts(now)),
+                ).rowcount
+                if not added:
                     db.execute(
                         """UPDATE feeds SET config_url = ?, url = ?, etag = NULL,
                            last_modified = NULL, body_hash = NULL, first_polled_at = NULL,
                            last_new_item_at = NULL, notice = NULL, gone = 0, failures = 0,
                            backoff_seconds = NULL, not_before = NULL, next_poll_at = ?
-                           WHERE name = ?""",
-                        (url, url, _ts(now), name),
+                           WHERE name = ? AND config_url != ?""",
+                        (url, url, _ts(now), name, url),
                     )
 
     def due_for_rules(self, fingerprint: str, now: datetime) -> int:
@@ -534,9 +533,16 @@ class SqlStore:
             )
 
     def claim_alerts(
-        self, now: datetime, *, lease: timedelta, owner: str, limit: int = 1000
+        self,
+        now: datetime,
+        *,
+        lease: timedelta,
+        owner: str,
+        limit: int = 1000,
+        waiting: bool = False,
     ) -> list[PendingAlert]:
-        """Take the alerts due now that no other daemon holds, oldest first.
+        """Take the alerts due now that no other daemon holds, oldest first; with ``waiting``
+        also those waiting out a retry backoff (``once`` retries at once).
 
         A claim keeps other daemons off an alert while this one sends it; a daemon killed
         mid-send leaves it to another once the claim runs out (at most one duplicate). The
@@ -547,13 +553,31 @@ class SqlStore:
             rows = db.execute(
                 f"""UPDATE outbox SET claim_owner = ?, claim_until = ?
                     WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL
-                      AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+                      AND (? = 1 OR next_attempt_at IS NULL OR next_attempt_at <= ?)
                       AND (claim_until IS NULL OR claim_until <= ? OR claim_owner = ?)
                       ORDER BY id LIMIT ?{self._skip_locked})
                     RETURNING {_OUTBOX_COLS}""",
-                (owner, clock + lease.total_seconds(), _ts(now), clock, owner, limit),
+                (owner, clock + lease.total_seconds(), int(waiting), _ts(now), clock, owner, limit),
             ).fetchall()
         return sorted(map(_outbox_row, rows), key=lambda a: a.id)
+
+    def renew_claims(
+        self, ids: Sequence[int], now: datetime, *, lease: timedelta, owner: str
+    ) -> set[int]:
+        """Extend this daemon's claims on ``ids`` just before sending them; returns the ids it
+        still holds (a claim that ran out may have passed to another daemon: not sent twice)."""
+        held: set[int] = set()
+        with self._tx() as db:
+            clock = self._db_now(now)
+            for chunk in _chunks([str(i) for i in ids], 500):
+                marks = ", ".join("?" * len(chunk))
+                rows = db.execute(
+                    f"""UPDATE outbox SET claim_until = ? WHERE id IN ({marks})
+                        AND claim_owner = ? AND sent_at IS NULL RETURNING id""",
+                    (clock + lease.total_seconds(), *map(int, chunk), owner),
+                ).fetchall()
+                held.update(int(r[0]) for r in rows)
+        return held
 
     def run_job(self, name: str, now: datetime, *, every: timedelta, owner: str) -> bool:
         """Whether this daemon runs the periodic job ``name`` now: true for one daemon of the
@@ -680,7 +704,8 @@ class SqlStore:
     def health_counts(self, failure_threshold: int) -> tuple[int, int, datetime | None]:
         """(feeds, failing feeds, last poll): the daemon's one-line systemd status."""
         total, failing, last = self._db.execute(
-            "SELECT count(*), sum(failures >= ?), max(last_attempt_at) FROM feeds",
+            "SELECT count(*), count(CASE WHEN failures >= ? THEN 1 END), max(last_attempt_at) "
+            "FROM feeds",
             (failure_threshold,),
         ).fetchone()
         return int(total), int(failing or 0), _dt(last)
