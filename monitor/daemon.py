@@ -189,6 +189,7 @@ class Daemon:
                 settings.port,
                 store=lambda: self.monitor.store,
                 healthy=self._health_problem,
+                config=lambda: self.monitor.config,
             )
         except OSError as e:
             log.error("metrics_listen_failed", listen=settings.listen, error=str(e))
@@ -365,6 +366,8 @@ class Daemon:
     async def _prune(self) -> None:
         m = self.monitor
         removed = m.store.prune(m.clock(), m.config.defaults.retention)
+        web = m.config.web
+        removed += m.store.prune_recent(m.clock(), web.keep_items, web.max_items)
         m.poller.expire_stories()
         log.info("state_pruned", removed=removed)
 

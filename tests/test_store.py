@@ -37,10 +37,10 @@ def poll(feed: str, at: datetime, seen=(), again=(), hits=(), alerts=()) -> Poll
 
 def test_migrates_and_reopens(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    assert store.schema_version == 4
+    assert store.schema_version == 5
     store.close()
     store = Store(tmp_path / "s.db")
-    assert store.schema_version == 4
+    assert store.schema_version == 5
     store.close()
 
 
@@ -56,7 +56,7 @@ def test_upgrades_a_state_made_by_the_previous_release(tmp_path: Path) -> None:
     db.close()
     store = Store(tmp_path / "s.db")
     try:
-        assert store.schema_version == 4
+        assert store.schema_version == 5
         assert store.hits_lookup(["url:x"]) == {("url:x", "r")}
         assert store.story_members(datetime(2000, 1, 1, tzinfo=UTC)) == []
     finally:

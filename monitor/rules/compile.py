@@ -20,7 +20,7 @@ from rapidfuzz.distance import Levenshtein
 from monitor.normalize import fold_with_offsets, folded_words, tokenize_folded
 from monitor.rules.syntax import FIELDS, TEXT_FIELDS, And, Near, Node, Not, Query, Term
 
-__all__ = ["Hit", "RuleMatch", "RuleSet"]
+__all__ = ["Hit", "RuleMatch", "RuleSet", "required_keys"]
 
 _WORD_CACHE_LIMIT = 200_000
 # Fuzzy terms up to this length are indexed by their deletion variants (at most ~300 for 24
@@ -390,6 +390,21 @@ class _KeyChooser:
         if isinstance(node, And):
             return self.best([self.keys(c) for c in node.children])
         return _union([self.keys(c) for c in node.children])
+
+
+def required_keys(query: Query) -> tuple[frozenset[str], frozenset[str]] | None:
+    """(words, prefixes), folded, one of which an item must contain to match ``query``.
+
+    The keys the :class:`RuleSet` index uses for the query, for searching stored items: a row
+    whose words hold none of them cannot match. None when the query has no such keys (its
+    required terms are fuzzy, or it is evaluated for every item): every row must be read.
+    """
+    keys = _KeyChooser([query]).keys(query.root)
+    if keys is None or any(kind == "d" for kind, _ in keys):
+        return None
+    words = frozenset(k for kind, k in keys if kind == "w")
+    prefixes = frozenset(k for kind, k in keys if kind == "p")
+    return words, prefixes
 
 
 def deletions(word: str, k: int) -> set[str]:
