@@ -950,6 +950,26 @@ class Store:
         ).fetchall()
         return [_recent_row(r) for r in rows]
 
+    def recent_words(self, since: datetime) -> list[tuple[str, str]]:
+        """(key, words) of the items seen since ``since``: what a prefilter reads of each."""
+        rows = self._db.execute(
+            "SELECT key, words FROM recent_items WHERE seen_at >= ?", (_ts(since),)
+        ).fetchall()
+        return [(str(k), str(w)) for k, w in rows]
+
+    def recent_by_keys(self, keys: Sequence[str]) -> list[RecentItem]:
+        """The recent items named by ``keys`` that are kept, newest first."""
+        out: list[RecentItem] = []
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT {_RECENT_COLS} FROM recent_items WHERE key IN ({marks})", chunk
+            ).fetchall()
+            out.extend(_recent_row(r) for r in rows)
+        out.sort(key=lambda r: r.key)
+        out.sort(key=lambda r: r.seen_at, reverse=True)
+        return out
+
     def recent_span(self, since: datetime) -> tuple[int, datetime | None]:
         """How many recent items were seen since ``since``, and when the oldest of them was."""
         n, oldest = self._db.execute(

@@ -5,9 +5,11 @@ of recent items (``web.keep_items``), matches each with the rule language exactl
 path does, and places the matches into stories as story dedup would (the top-level ``dedup:``
 window and similarity), oldest first. Nothing is recorded and nothing is sent.
 
-Not a scan: the query's index keys (``rules.required_keys``: a word or prefix one of which every
-match contains) become LIKE patterns over each item's stored folded words, so the database hands
-on only the rows that could match. A query without such keys (fuzzy terms only) reads every row.
+Not a scan: the query's index keys (``rules.required_keys``: a word, prefix or, for a fuzzy term,
+a piece of a word, one of which every match contains) become LIKE patterns over each item's
+stored folded words, so the database hands on only the rows that could match. A query without
+such keys (only exclusions cannot parse; a rule of the index's "always evaluated" kind) reads
+every row.
 ``python -m benchmarks preview`` measures both over 100,000 items.
 """
 
@@ -18,15 +20,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import ahocorasick
+
 from monitor.dedup.similarity import DEFAULT_THRESHOLD
 from monitor.dedup.stories import Candidate, Member, StoryBook
 from monitor.poll import item_evidence, item_fields, matched_terms, outlet, recent_feed_item
 from monitor.rules import Query, RuleSet, required_keys
 from monitor.store import RecentItem, Store
 
-__all__ = ["DEFAULT_LIMIT", "Backtest", "Match", "Story", "backtest", "like_patterns", "segments"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "Backtest",
+    "Match",
+    "Story",
+    "backtest",
+    "like_patterns",
+    "needles",
+    "segments",
+]
 
 DEFAULT_LIMIT = 1000  # matches kept (the newest); a query that matches more says so
+MAX_LIKE_PATTERNS = 4  # more needles than this are searched in Python (see _prefiltered)
 
 
 @dataclass(frozen=True)
@@ -72,17 +86,44 @@ class Backtest:
     seconds: float
 
 
-def like_patterns(query: Query) -> list[str] | None:
-    """LIKE patterns over the stored words, one of which every match satisfies (or None)."""
+def needles(query: Query) -> list[str] | None:
+    """Substrings of the stored words, one of which every match contains (or None).
+
+    Words are stored as `` w1 w2 … `` with a space at each end: a word is `` w ``, a prefix
+    `` p``, a piece of a fuzzy word is itself.
+    """
     keys = required_keys(query)
     if keys is None:
         return None
-    words, prefixes = keys
+    return sorted(
+        {f" {w} " for w in keys.words} | {f" {p}" for p in keys.prefixes} | set(keys.pieces)
+    )
+
+
+def like_patterns(found: Sequence[str]) -> list[str]:
+    """The needles as LIKE patterns (``%`` and ``_`` escaped with a backslash)."""
 
     def esc(s: str) -> str:
         return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
-    return sorted({f"% {esc(w)} %" for w in words} | {f"% {esc(p)}%" for p in prefixes})
+    return [f"%{esc(n)}%" for n in found]
+
+
+def _prefiltered(store: Store, since: datetime, found: Sequence[str]) -> list[RecentItem]:
+    """The rows holding a needle, newest first.
+
+    A few needles: LIKE in the database, which hands on only those rows. Many (a long OR, an
+    alias of many words): each LIKE is a pass over every row, so instead the words column is
+    read once and searched for all needles at once (Aho-Corasick), then the rows fetched.
+    """
+    if len(found) <= MAX_LIKE_PATTERNS:
+        return store.recent_items(since, like_patterns(found))
+    automaton = ahocorasick.Automaton()
+    for n in found:
+        automaton.add_word(n, n)
+    automaton.make_automaton()
+    keys = [key for key, words in store.recent_words(since) if next(automaton.iter(words), None)]
+    return store.recent_by_keys(keys)
 
 
 def backtest(
@@ -101,8 +142,8 @@ def backtest(
     """
     started = time.perf_counter()
     searched, oldest = store.recent_span(since)
-    patterns = like_patterns(query) if prefilter else None
-    rows = store.recent_items(since, patterns)
+    wanted = needles(query) if prefilter else None
+    rows = store.recent_items(since) if wanted is None else _prefiltered(store, since, wanted)
     ruleset = RuleSet([("query", query)])
     found: list[Match] = []
     truncated = False
@@ -131,7 +172,7 @@ def backtest(
         matched=len(found),
         stories=stories,
         truncated=truncated,
-        indexed=patterns is not None,
+        indexed=wanted is not None,
         oldest=oldest,
         seconds=time.perf_counter() - started,
     )
