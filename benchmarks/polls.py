@@ -273,7 +273,7 @@ class _Run:
         from monitor import logs
         from monitor.config import load_config
         from monitor.service import Monitor
-        from monitor.store import Store
+        from monitor.store import SqliteStore as Store
 
         out: dict[str, Any] = {"n": self.n, "cycles": []}
         t = time.perf_counter()

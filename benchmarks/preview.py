@@ -29,7 +29,7 @@ from benchmarks import _headlines
 from monitor.parse import FeedItem
 from monitor.poll import recent_item
 from monitor.rules import parse_query
-from monitor.store import PollRecord, Store
+from monitor.store import PollRecord, SqliteStore
 from monitor.web.backtest import backtest
 
 SEED = 20261203
@@ -59,7 +59,7 @@ def build(path: Path, n: int, now: datetime) -> float:
     corpus = _corpus()
     rng = random.Random(SEED)
     started = time.perf_counter()
-    with Store(path) as store:
+    with SqliteStore(path) as store:
         batch = []
         for i in range(n):
             title = corpus[i] if i < len(corpus) else _variant(rng, corpus)
@@ -134,7 +134,7 @@ def main(options: list[str]) -> int:
             f"{'preview':>8} {'naive':>8} {'naive/ours':>10}"
         )
         worst = 0.0
-        with Store(path, readonly=True) as store:
+        with SqliteStore(path, readonly=True) as store:
             for q in QUERIES:
                 query = parse_query(q)
                 fast = slow = float("inf")

@@ -23,11 +23,14 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from monitor import __version__, logs
 from monitor.config import Config, find_config, load_config
 from monitor.errors import ConfigError, ConfigErrors, MonitorError, StateLockedError
+
+if TYPE_CHECKING:
+    from monitor.store import Store
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -108,6 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     nt = sub.add_parser("notify-test", help="send a test message to a channel")
     nt.add_argument("channel")
 
+    mg = sub.add_parser(
+        "migrate", help="copy a SQLite state into an empty PostgreSQL state (daemon stopped)"
+    )
+    mg.add_argument("--from", dest="source", required=True, metavar="FILE", help="the SQLite state")
+    mg.add_argument("--to", dest="target", required=True, metavar="URL", help="postgresql://…")
+    mg.add_argument(
+        "--password-file", metavar="FILE", help="the PostgreSQL password, kept out of the URL"
+    )
+
     g = sub.add_parser("grep", help="search feeds (URLs or files) with a query")
     g.add_argument("query")
     g.add_argument("sources", nargs="+", metavar="SOURCE")
@@ -144,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             except Exception as e:  # grep's contract: any error exits 2, never 1 ("no match")
                 log.critical("grep_failed", error=repr(e), exc_info=True)
                 return EXIT_USAGE
+        if args.command == "migrate":
+            return cmd_migrate(args)
         config_path = find_config(args.config)
         try:
             config = load_config(config_path)
@@ -189,26 +203,71 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Copy a stopped daemon's SQLite state into an empty PostgreSQL one."""
+    from monitor.store import SqliteStore, StateLock, is_shared_url
+    from monitor.store.copy import copy_state
+    from monitor.store.postgres import PostgresStore, redact
+
+    if not is_shared_url(args.target):
+        print("news-monitor: migrate --to must be a postgresql:// URL", file=sys.stderr)
+        return EXIT_USAGE
+    source = Path(args.source)
+    if not source.is_file():
+        print(f"news-monitor: {source}: no such state file", file=sys.stderr)
+        return EXIT_USAGE
+    password = None
+    if args.password_file:
+        try:
+            password = Path(args.password_file).read_text(encoding="utf-8").strip()
+        except OSError as e:
+            print(f"news-monitor: {args.password_file}: {e.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+    lock = StateLock(source)  # a running daemon would keep writing what is being copied
+    lock.acquire()
+    try:
+        with SqliteStore(source) as src, PostgresStore(args.target, password=password) as dst:
+            counts = copy_state(src, dst)
+    finally:
+        lock.release()
+    copied = ", ".join(f"{n} {table}" for table, n in counts.items())
+    print(f"{source} -> {redact(args.target)}: copied {copied}")
+    return EXIT_OK
+
+
 def _print_config_error(e: ConfigError) -> None:
     errors = e.errors if isinstance(e, ConfigErrors) else [e]
     for err in errors:
         print(str(err), file=sys.stderr)
 
 
+def _open_store(config: Config, *, readonly: bool = False) -> Store:
+    """The state the config names: a shared ``postgresql://`` one, or the SQLite file."""
+    from monitor.store import open_store
+
+    if config.state_url is not None:
+        return open_store(config.state_url, password=config.state_password, readonly=readonly)
+    return open_store(config.state_path, readonly=readonly)
+
+
 @contextmanager
 def _locked_store(config: Config) -> Any:
-    from monitor.store import StateLock, Store
+    """The state, for writing: a SQLite file is locked to this process; a PostgreSQL state is
+    shared by design (its daemons coordinate through leases and locks in the database)."""
+    from monitor.store import StateLock
 
-    lock = StateLock(config.state_path)
-    lock.acquire()
+    lock = None if config.state_url is not None else StateLock(config.state_path)
+    if lock is not None:
+        lock.acquire()
     try:
-        store = Store(config.state_path)
+        store = _open_store(config)
         try:
             yield store
         finally:
             store.close()
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
 # -- check ------------------------------------------------------------------------------------
@@ -241,9 +300,9 @@ def cmd_status(config: Config, *, as_json: bool) -> int:
     """Each configured feed's health, read from the state without taking the lock."""
     from monitor.health import FAILING, GONE, assess, health_record
     from monitor.logs import redact_url
-    from monitor.store import FeedState, Store
+    from monitor.store import FeedState
 
-    store = Store(config.state_path, readonly=True)
+    store = _open_store(config, readonly=True)
     try:
         now = datetime.now(UTC)
         states = {s.name: s for s in store.feed_states()}
@@ -382,7 +441,6 @@ def cmd_history(config: Config, args: argparse.Namespace) -> int:
     """The alerts sent and the story repeats recorded, newest first; exit 1 if none."""
     from monitor.config import parse_duration
     from monitor.rules import QueryError, RuleSet, parse_query
-    from monitor.store import Store
 
     try:
         since = datetime.now(UTC) - parse_duration(args.since)
@@ -396,7 +454,7 @@ def cmd_history(config: Config, args: argparse.Namespace) -> int:
         except QueryError as err:
             print(str(err), file=sys.stderr)
             return EXIT_USAGE
-    with Store(config.state_path, readonly=True) as store:
+    with _open_store(config, readonly=True) as store:
         entries = store.history(since, args.rule)
     if matcher is not None:
         entries = [e for e in entries if matcher.match({"title": e["title"]})]
@@ -421,7 +479,6 @@ def cmd_backtest(config: Config, args: argparse.Namespace) -> int:
     bad query. Reads the state without the lock, records and sends nothing."""
     from monitor.config import format_duration, parse_duration
     from monitor.rules import QueryError, parse_query
-    from monitor.store import Store
     from monitor.web.backtest import backtest
 
     keep = config.web.keep_items
@@ -444,7 +501,7 @@ def cmd_backtest(config: Config, args: argparse.Namespace) -> int:
         print(f"  {args.query}\n  {' ' * (err.column - 1)}^", file=sys.stderr)
         return EXIT_USAGE
     now = datetime.now(UTC)
-    with Store(config.state_path, readonly=True) as store:
+    with _open_store(config, readonly=True) as store:
         result = backtest(
             store,
             query,
@@ -530,10 +587,9 @@ def cmd_outbox(config: Config, args: argparse.Namespace) -> int:
     retried alert on its next delivery pass.
     """
     from monitor.logs import redact_url
-    from monitor.store import Store
 
     action = args.outbox_command
-    store = Store(config.state_path, readonly=action == "list")
+    store = _open_store(config, readonly=action == "list")
     try:
         if action == "list":
             alerts = store.outbox(dead=args.dead, limit=100_000)
@@ -579,10 +635,10 @@ def cmd_once(config: Config, *, dry_run: bool, force: bool) -> int:
 
     if dry_run:
         # Records nothing: no lock, the state opened read-only (or none at all yet).
-        from monitor.store import Store
+        from monitor.store import SqliteStore
 
-        exists = config.state_path.exists()
-        store = Store(config.state_path, readonly=True) if exists else Store(":memory:")
+        exists = config.state_url is not None or config.state_path.exists()
+        store = _open_store(config, readonly=True) if exists else SqliteStore(":memory:")
         try:
             monitor = Monitor(config, store, sync=False)
             report = asyncio.run(monitor.run_once(dry_run=True, force=force))

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, cast
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -495,8 +496,16 @@ class WatchlistFile(_Model):
     )
 
 
+class StateSettings(_Model):
+    """``state: {url: postgresql://…, password_file: …}``: a shared state, its password kept
+    out of the config (a file only the service can read, e.g. a systemd credential)."""
+
+    url: str
+    password_file: str | None = None
+
+
 class MonitorFile(_Model):
-    state: str | None = None
+    state: str | StateSettings | None = None
     timezone: str = "UTC"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     defaults: Defaults = Defaults()
@@ -641,7 +650,7 @@ class Web:
 @dataclass(frozen=True)
 class Config:
     path: Path
-    state_path: Path
+    state_path: Path  # the SQLite file (also when unused: ``state_url`` wins)
     timezone: ZoneInfo
     log_level: str
     defaults: Defaults
@@ -660,6 +669,8 @@ class Config:
     web: Web = field(default_factory=Web)  # the web view on that listener
     # Values that came from ${VAR}: the logger scrubs them from every event.
     secrets: frozenset[str] = field(default=frozenset())
+    state_url: str | None = None  # a postgresql:// state shared by several daemons
+    state_password: str | None = field(default=None, repr=False)
     # The enabled rules, compiled once while loading (a RuleSet; compiling is the slow part).
     ruleset: Any = field(default=None, compare=False, repr=False)
 
@@ -902,12 +913,15 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     sources += _watchlists(load)
     rules = _rules(load, sources)
     _check_references(load)
+    state_url, state_password = _shared_state(load)
     if load.errors:
         raise ConfigErrors(_dedupe(load.errors))
     main = load.main
     config = Config(
         path=path,
-        state_path=_state_path(main.state, load.base, env),
+        state_path=_state_path(None if state_url else main.state, load.base, env),
+        state_url=state_url,
+        state_password=state_password,
         timezone=ZoneInfo(main.timezone),
         log_level=main.log_level,
         defaults=main.defaults,
@@ -1247,7 +1261,42 @@ def _feed_url(url: str, base: Path) -> str | None:
     return str(p if p.is_absolute() else (base / p).resolve())
 
 
-def _state_path(state: str | None, base: Path, env: Mapping[str, str]) -> Path:
+def _shared_state(load: _Load) -> tuple[str | None, str | None]:
+    """A ``postgresql://`` state: its URL and the password read from ``password_file``."""
+    from monitor.store import is_shared_url
+
+    state = load.main.state
+    if state is None or (isinstance(state, str) and not is_shared_url(state)):
+        return None, None
+    url = state if isinstance(state, str) else state.url
+    where = ["state"] if isinstance(state, str) else ["state", "url"]
+    if not is_shared_url(url):
+        load.errors.append(
+            load.doc.position(where).error("state: url must be postgresql://user@host/db")
+        )
+        return None, None
+    password = urlsplit(url).password
+    if password:
+        load.secrets.add(password)
+    if isinstance(state, StateSettings) and state.password_file is not None:
+        pf = Path(state.password_file).expanduser()
+        pf = pf if pf.is_absolute() else (load.base / pf).resolve()
+        try:
+            password = pf.read_text(encoding="utf-8").strip()
+        except OSError as e:
+            load.errors.append(
+                load.doc.position(["state", "password_file"]).error(
+                    f"state: cannot read password_file {str(pf)!r}: {e.strerror}"
+                )
+            )
+            return None, None
+        load.secrets.add(password)
+    return url, password
+
+
+def _state_path(state: str | StateSettings | None, base: Path, env: Mapping[str, str]) -> Path:
+    if isinstance(state, StateSettings):
+        state = None
     if state:
         p = Path(state).expanduser()
         return p if p.is_absolute() else (base / p).resolve()

@@ -29,12 +29,14 @@ from monitor.config import Config, Feed, load_config
 from monitor.delivery import IDLE_RECHECK
 from monitor.errors import ConfigError, MonitorError
 from monitor.fetch import Fetcher
-from monitor.poll import FeedOutcome
+from monitor.poll import FeedOutcome, feed_lease
 from monitor.service import Monitor
+from monitor.store import owner
 
 log = logs.get_logger()
 
 TICK = timedelta(seconds=15)
+PRUNE_EVERY = timedelta(hours=6)
 STATUS_EVERY = 30.0  # seconds between STATUS= updates to systemd
 # The scheduler counts as stalled when no tick ran for this many tick intervals: the watchdog
 # then stops, and systemd restarts the service (after WatchdogSec).
@@ -101,6 +103,7 @@ class Daemon:
         self._watcher: asyncio.Task[None] | None = None
         self.started_at = datetime.now(UTC)
         self._in_flight: dict[str, asyncio.Task[Any]] = {}
+        self._ticking = asyncio.Lock()
         self._fetcher: Fetcher | None = None
         # Outcomes of the first poll of each feed since start, to say plainly when nothing at all
         # could be reached (a machine without internet) instead of only N separate failures.
@@ -129,7 +132,7 @@ class Daemon:
         )
         scheduler.add_job(
             self._prune,
-            IntervalTrigger(hours=6, timezone=UTC),
+            IntervalTrigger(seconds=PRUNE_EVERY.total_seconds(), timezone=UTC),
             id="prune-state",
             next_run_time=datetime.now(UTC),
         )
@@ -147,7 +150,7 @@ class Daemon:
                 "daemon_started",
                 feeds=len(self.monitor.config.enabled_feeds()),
                 rules=len(self.monitor.config.enabled_rules()),
-                state=str(self.monitor.store.path),
+                state=self.monitor.store.where,
             )
             await self.stop.wait()
             sd_notify("STOPPING=1")
@@ -300,6 +303,12 @@ class Daemon:
                 return
 
     async def _tick(self) -> None:
+        # One tick at a time (the scheduler's and a reload's): a tick waits on the store, and
+        # two overlapping ones would start two polls of one feed.
+        async with self._ticking:
+            await self._tick_once()
+
+    async def _tick_once(self) -> None:
         if self.stop.is_set():
             return
         self._last_tick = time.monotonic()
@@ -307,15 +316,26 @@ class Daemon:
         now = monitor.clock()
         feeds = {f.name: f for f in monitor.config.enabled_feeds()}
         idle = [n for n in feeds if n not in self._in_flight]
-        for state in monitor.store.due_feeds(idle, now):
+        store = monitor.store
+        if store.shared:
+            # Several daemons: take the due feeds no other daemon holds, each under a lease.
+            due = await asyncio.to_thread(
+                store.claim_feeds, idle, now, lease=feed_lease(monitor.config), owner=owner()
+            )
+        else:
+            due = await asyncio.to_thread(store.due_feeds, idle, now)
+        for state in due:
             feed = feeds[state.name]
-            task = asyncio.create_task(self._poll(feed), name=f"poll:{feed.name}")
+            lease = state.lease if store.shared else None
+            task = asyncio.create_task(self._poll(feed, lease), name=f"poll:{feed.name}")
             self._in_flight[feed.name] = task
 
-    async def _poll(self, feed: Feed) -> None:
+    async def _poll(self, feed: Feed, lease: int | None = None) -> None:
         try:
             assert self._fetcher is not None
-            outcome, _ = await self.monitor.poller.guarded_poll(self._fetcher, feed, dry_run=False)
+            outcome, _ = await self.monitor.poller.guarded_poll(
+                self._fetcher, feed, dry_run=False, lease=lease
+            )
             if outcome.alerts:
                 self._wake_delivery.set()
             self._note_first_round(outcome)
@@ -364,11 +384,17 @@ class Daemon:
                 return
 
     async def _prune(self) -> None:
+        """Prune the state: on a shared state, one daemon of the group per period does it."""
         m = self.monitor
-        removed = m.store.prune(m.clock(), m.config.defaults.retention)
+        m.poller.expire_stories()  # the index in memory is each daemon's own
+        now = m.clock()
+        if m.store.shared and not await asyncio.to_thread(
+            m.store.run_job, "prune", now, every=PRUNE_EVERY - timedelta(minutes=5), owner=owner()
+        ):
+            return
+        removed = await asyncio.to_thread(m.store.prune, now, m.config.defaults.retention)
         web = m.config.web
-        removed += m.store.prune_recent(m.clock(), web.keep_items, web.max_items)
-        m.poller.expire_stories()
+        removed += await asyncio.to_thread(m.store.prune_recent, now, web.keep_items, web.max_items)
         log.info("state_pruned", removed=removed)
 
     async def _reload(self) -> None:
@@ -394,7 +420,7 @@ class Daemon:
             return
         old = self.monitor
         needs_restart = []
-        if config.state_path != old.config.state_path:
+        if (config.state_url, config.state_path) != (old.config.state_url, old.config.state_path):
             needs_restart.append("state")
         # Polls in flight belong to the old config: stop them (a cancelled poll has recorded
         # nothing) so they cannot record under the old rules after the new ones made them due.
@@ -403,6 +429,9 @@ class Daemon:
             task.cancel()
         if polls:
             await asyncio.wait(polls, timeout=5)
+        # A cancelled poll's record may be under way in its worker thread: let it finish, so
+        # the new monitor's sync sees (and makes due) what the old rules recorded.
+        await asyncio.to_thread(old.poller.quiesce)
         self.monitor = Monitor(config, old.store, clock=old.clock)
         fetch_changed = config.fetch != old.config.fetch
         if fetch_changed and self._fetcher is not None:

@@ -18,6 +18,7 @@ import asyncio
 import dataclasses
 import hashlib
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from monitor.store import (
     RecentItem,
     SeenRecord,
     SeenUpdate,
+    StaleLeaseError,
     Store,
     StoryInfo,
     StoryMember,
@@ -60,6 +62,10 @@ MAX_BACKOFF = timedelta(hours=6)
 MAX_RETRY_AFTER = timedelta(hours=24)
 
 MAX_SERVER_INTERVAL = timedelta(hours=6)  # cap on Cache-Control max-age / <ttl> lower bounds
+
+
+class _Abandoned(Exception):
+    """The poll was cancelled before its worker thread began to record."""
 
 
 @dataclass(frozen=True)
@@ -468,6 +474,13 @@ def fetch_limits(config: Config, feed: Feed | None = None) -> FetchLimits:
     )
 
 
+def feed_lease(config: Config) -> timedelta:
+    """How long a claimed feed is this daemon's: a poll's worst case (a fetch, a discovery
+    fetch, redirects, the parse) with room to spare. A daemon that dies mid-poll leaves its
+    feeds to the others after this long."""
+    return 4 * config.fetch.timeout + timedelta(seconds=30)
+
+
 def rules_fingerprint(config: Config) -> str:
     """Changes whenever the enabled rules or aliases change, so validators can be dropped."""
     h = hashlib.blake2b(digest_size=16)
@@ -495,6 +508,10 @@ class Poller:
         self.policies = {r.name: r.dedup for r in config.enabled_rules()}
         self.fingerprint = rules_fingerprint(config)
         self.stories = StoryBook()
+        # One poll decides and records at a time (in a worker thread): the story index is read
+        # by a decision and learns its result before the next decision reads it.
+        self._deciding = threading.Lock()
+        self._cursor: dict[str, int] = {}  # per rule, the last member read from a shared state
         self._load_stories()
 
     @property
@@ -504,12 +521,67 @@ class Poller:
 
     def _load_stories(self) -> None:
         """Rebuild the story index from the state: stories survive restarts and reloads."""
+        if self.store.shared:  # read first: a member recorded meanwhile is read twice, not lost
+            self._cursor = self.store.story_cursor(self._story_rules())
         since = self.clock() - self.story_window
         self.stories.load(
             (m.rule, story_member(m))
             for m in self.store.story_members(since)
             if m.rule in self.policies
         )
+
+    def _story_rules(self) -> list[str]:
+        return sorted(r for r, p in self.policies.items() if p.on_repeat != "alert")
+
+    def _decide_and_record(
+        self,
+        decide: Callable[[], Plan],
+        record: Callable[[Plan], PollRecord],
+        dry_run: bool,
+        abandoned: threading.Event,
+    ) -> Plan:
+        """Decide what a poll changes and record it (in a worker thread: the store may be slow).
+
+        On a state shared with other daemons, a poll whose hits touch stories decides again
+        under those rules' locks, after reading the members the others recorded since: two
+        daemons seeing two outlets' copies of one story at once send one alert, not two.
+        """
+        with self._deciding:
+            if abandoned.is_set():
+                raise _Abandoned
+            plan = decide()
+            if dry_run:
+                pass
+            elif not self.store.shared or not plan.story_members:
+                self.store.record_poll(record(plan))
+            else:
+                plan = self._decide_locked(decide, record, {m.rule for m in plan.story_members})
+            for sm in plan.story_members:
+                self.stories.add(sm.rule, story_member(sm))
+            return plan
+
+    def _decide_locked(
+        self, decide: Callable[[], Plan], record: Callable[[Plan], PollRecord], rules: set[str]
+    ) -> Plan:
+        for _ in range(5):
+            with self.store.story_lock(rules):
+                for _seq, m in self.store.story_members_after(self._cursor, rules):
+                    if m.rule in self.policies:
+                        self.stories.add(m.rule, story_member(m))
+                plan = decide()
+                wanted = {m.rule for m in plan.story_members}
+                if wanted <= rules:
+                    self.store.record_poll(record(plan))
+                    return plan
+            # An item another daemon just recorded made a rule hit that is not locked: the
+            # locks are taken in sorted order only, so start again with that rule too.
+            rules |= wanted
+        raise StaleLeaseError("story rules kept changing under this poll; it is not recorded")
+
+    def quiesce(self) -> None:
+        """Return once no poll is deciding or recording (after cancelling polls: a reload)."""
+        with self._deciding:
+            pass
 
     def expire_stories(self) -> int:
         return self.stories.expire((self.clock() - self.story_window).timestamp())
@@ -518,9 +590,10 @@ class Poller:
         return fetch_limits(self.config, feed)
 
     async def poll_feed(
-        self, fetcher: Fetcher, feed: Feed, *, dry_run: bool = False
+        self, fetcher: Fetcher, feed: Feed, *, dry_run: bool = False, lease: int | None = None
     ) -> tuple[FeedOutcome, list[tuple[str, AlertMessage]]]:
-        state = self.store.feed_state(feed.name)
+        """Poll one feed; ``lease`` is the claim it runs under (a shared state's daemons)."""
+        state = await asyncio.to_thread(self.store.feed_state, feed.name)
         if state is None or state.config_url != feed.url:  # only in a dry run: no sync
             state = FeedState.new(feed.name, feed.url)
         started = self.clock()
@@ -532,11 +605,19 @@ class Poller:
         result = await fetcher.fetch(state.url, validators, limits=self.limits(feed))
         now = self.clock()
         if isinstance(result, FetchFailed):
-            return self._failed(feed, state, now, result.reason, result, dry_run, bound), []
+            failed = await self._failed(
+                feed, state, now, result.reason, result, dry_run, bound, lease=lease
+            )
+            return failed, []
         if isinstance(result, NotModified):
             if not dry_run:
-                self.store.record_not_modified(
-                    feed.name, now, next_poll(feed, now, floor=server_floor(result, state)), None
+                await asyncio.to_thread(
+                    self.store.record_not_modified,
+                    feed.name,
+                    now,
+                    next_poll(feed, now, floor=server_floor(result, state)),
+                    None,
+                    lease=lease,
                 )
             bound.info("feed_fetched", status="not_modified", url=state.url)
             return FeedOutcome(feed.name, "not_modified"), []
@@ -546,13 +627,15 @@ class Poller:
             # Same bytes as the last parse (a server without validators): nothing can be new,
             # and parsing is the expensive part of a poll.
             if not dry_run:
-                self.store.record_not_modified(
+                await asyncio.to_thread(
+                    self.store.record_not_modified,
                     feed.name,
                     now,
                     next_poll(feed, now, floor=server_floor(result, state)),
                     None,
                     status=result.status,
                     validators=(result.validators.etag, result.validators.last_modified),
+                    lease=lease,
                 )
             bound.info("feed_fetched", status="unchanged", http_status=result.status)
             return FeedOutcome(feed.name, "not_modified"), []
@@ -567,30 +650,16 @@ class Poller:
         except ParseError as e:
             found = await discover(fetcher, result, e, feed.name, self.limits(feed), bound)
             if found is None:
-                return self._failed(feed, state, now, str(e), None, dry_run, bound), []
+                failed = await self._failed(
+                    feed, state, now, str(e), None, dry_run, bound, lease=lease
+                )
+                return failed, []
             result, parsed = found
             # Remember the discovered feed as the effective URL (as a permanent redirect is).
             result = dataclasses.replace(result, permanent_redirect=result.url)
             body_hash = hashlib.blake2b(result.body, digest_size=16).hexdigest()
         items = parsed.items
         keyed = key_items(items)
-        keys = [k.key for k in keyed]
-        seen = self.store.seen_lookup(keys)
-        hits = self.store.hits_lookup(keys)
-        plan = plan_poll(
-            feed=feed,
-            items=keyed,
-            now=now,
-            first_poll=state.first_polled_at is None,
-            seen=seen,
-            hits=hits,
-            ruleset=self.ruleset,
-            rule_channels=self.rule_channels,
-            match_seen=reread,
-            stories=self.stories,
-            policies=self.policies,
-            story_info=self.store.stories_info,
-        )
         state = dataclasses.replace(state, ttl=parsed.ttl)
         if result.permanent_redirect and result.permanent_redirect != state.url:
             bound.warning(
@@ -599,35 +668,59 @@ class Poller:
                 moved_to=result.permanent_redirect,
                 status=result.status,
             )
-        if not dry_run:
+
+        def record(plan: Plan) -> PollRecord:
             new = {u.key for u in plan.seen}
-            self.store.record_poll(
-                PollRecord(
-                    feed=feed.name,
-                    at=now,
-                    status=result.status,
-                    etag=result.validators.etag,
-                    last_modified=result.validators.last_modified,
-                    url=result.permanent_redirect,
-                    next_poll_at=next_poll(feed, now, floor=server_floor(result, state)),
-                    not_before=None,
-                    seen=plan.seen,
-                    seen_again=plan.seen_again,
-                    hits=plan.hits,
-                    alerts=plan.alerts,
-                    body_hash=body_hash,
-                    rules_fingerprint=self.fingerprint,
-                    ttl=parsed.ttl,
-                    story_members=plan.story_members,
-                    followups=plan.followups,
-                    problem=parsed.problem,
-                    recent=[recent_item(k.key, k.item, now) for k in keyed if k.key in new],
-                )
+            return PollRecord(
+                feed=feed.name,
+                at=now,
+                status=result.status,
+                etag=result.validators.etag,
+                last_modified=result.validators.last_modified,
+                url=result.permanent_redirect,
+                next_poll_at=next_poll(feed, now, floor=server_floor(result, state)),
+                not_before=None,
+                seen=plan.seen,
+                seen_again=plan.seen_again,
+                hits=plan.hits,
+                alerts=plan.alerts,
+                body_hash=body_hash,
+                rules_fingerprint=self.fingerprint,
+                ttl=parsed.ttl,
+                story_members=plan.story_members,
+                followups=plan.followups,
+                problem=parsed.problem,
+                lease=lease,
+                recent=[recent_item(k.key, k.item, now) for k in keyed if k.key in new],
             )
-        # Recorded (or a dry run, which shows what would happen across its feeds): the index
-        # learns the poll's hits only now, so a failed record leaves it as the state is.
-        for sm in plan.story_members:
-            self.stories.add(sm.rule, story_member(sm))
+
+        def decide() -> Plan:
+            return plan_poll(
+                feed=feed,
+                items=keyed,
+                now=now,
+                first_poll=state.first_polled_at is None,
+                seen=self.store.seen_lookup([k.key for k in keyed]),
+                hits=self.store.hits_lookup([k.key for k in keyed]),
+                ruleset=self.ruleset,
+                rule_channels=self.rule_channels,
+                match_seen=reread,
+                stories=self.stories,
+                policies=self.policies,
+                story_info=self.store.stories_info,
+            )
+
+        abandoned = threading.Event()
+        try:
+            plan = await asyncio.to_thread(
+                self._decide_and_record, decide, record, dry_run, abandoned
+            )
+        except asyncio.CancelledError:
+            abandoned.set()  # the thread records nothing unless it already began to
+            raise
+        except StaleLeaseError as e:
+            bound.warning("poll_discarded", reason=str(e))
+            return FeedOutcome(feed.name, "skipped", error="lease lost"), []
         if not dry_run:
             for _, rule in plan.hits:
                 metrics.HITS.labels(rule).inc()
@@ -664,7 +757,7 @@ class Poller:
             [(a.key, m) for a, m in zip(plan.alerts, plan.messages, strict=True)],
         )
 
-    def _failed(
+    async def _failed(
         self,
         feed: Feed,
         state: FeedState,
@@ -673,6 +766,8 @@ class Poller:
         result: FetchFailed | None,
         dry_run: bool,
         bound: Any,
+        *,
+        lease: int | None = None,
     ) -> FeedOutcome:
         failures = state.failures + 1
         backoff = backoff_after(feed, failures)
@@ -683,16 +778,22 @@ class Poller:
         status = result.status if result is not None else None
         gone = bool(result is not None and result.gone)
         if not dry_run:
-            failures = self.store.record_failure(
-                feed.name,
-                now,
-                status=status,
-                error=reason,
-                next_poll_at=nxt,
-                not_before=not_before if not_before else now + backoff,
-                backoff=backoff,
-                gone=gone,
-            )
+            try:
+                failures = await asyncio.to_thread(
+                    self.store.record_failure,
+                    feed.name,
+                    now,
+                    status=status,
+                    error=reason,
+                    next_poll_at=nxt,
+                    not_before=not_before if not_before else now + backoff,
+                    backoff=backoff,
+                    gone=gone,
+                    lease=lease,
+                )
+            except StaleLeaseError as e:
+                bound.warning("poll_discarded", reason=str(e))
+                return FeedOutcome(feed.name, "skipped", error="lease lost")
         bound.warning(
             "feed_failed",
             status="failed",
@@ -705,24 +806,28 @@ class Poller:
         return FeedOutcome(feed.name, "failed", error=reason)
 
     async def guarded_poll(
-        self, fetcher: Fetcher, feed: Feed, *, dry_run: bool
+        self, fetcher: Fetcher, feed: Feed, *, dry_run: bool, lease: int | None = None
     ) -> tuple[FeedOutcome, list[tuple[str, AlertMessage]]]:
         """One bad feed never stops a cycle; an unexpected error is logged with its traceback."""
         started = time.monotonic()
         try:
-            result = await self.poll_feed(fetcher, feed, dry_run=dry_run)
+            result = await self.poll_feed(fetcher, feed, dry_run=dry_run, lease=lease)
         except asyncio.CancelledError:
+            if lease is not None:  # cancelled before its record: the feed is free again now
+                await asyncio.shield(asyncio.to_thread(self.store.release_feed, feed.name, lease))
             raise
         except Exception as e:
             log.critical("feed_crashed", feed=feed.name, error=repr(e), exc_info=True)
-            state = self.store.feed_state(feed.name)
+            state = await asyncio.to_thread(self.store.feed_state, feed.name)
             if state is not None and not dry_run:
                 now = self.clock()
                 bound = log.bind(feed=feed.name)
-                self._failed(feed, state, now, f"internal error: {e!r}", None, dry_run, bound)
+                await self._failed(
+                    feed, state, now, f"internal error: {e!r}", None, dry_run, bound, lease=lease
+                )
             result = FeedOutcome(feed.name, "failed", error=repr(e)), []
         if not dry_run:
-            self.update_health(feed)
+            await asyncio.to_thread(self.update_health, feed)
             outcome = result[0]
             metrics.POLLS.labels(outcome.status).inc()
             metrics.ITEMS.inc(outcome.items)

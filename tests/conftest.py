@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["tests.feedserver", "tests.sinks"]
+pytest_plugins = ["tests.feedserver", "tests.sinks", "tests.pgserver"]

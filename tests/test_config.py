@@ -92,6 +92,44 @@ def test_state_path_relative_to_config_and_default(
     assert load_config(cfg, env={}).state_path == tmp_path / "var" / "news-monitor.db"
 
 
+def test_a_postgresql_state_with_its_password_from_a_file(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "monitor.yaml", "state: postgresql://monitor@db.example/news\n")
+    config = load_config(cfg, env={})
+    assert (config.state_url, config.state_password) == (
+        "postgresql://monitor@db.example/news",
+        None,
+    )
+    (tmp_path / "pw").write_text("s3cret\n")
+    cfg = write(
+        tmp_path / "monitor.yaml",
+        """
+        state:
+          url: postgresql://monitor@db.example/news
+          password_file: pw
+        """,
+    )
+    config = load_config(cfg, env={})
+    assert config.state_password == "s3cret" and "s3cret" in config.secrets
+    cfg = write(tmp_path / "monitor.yaml", "state: postgresql://monitor:inline@db/news\n")
+    assert "inline" in load_config(cfg, env={}).secrets  # redacted from logs like any secret
+
+
+def test_a_bad_shared_state_points_at_the_key(tmp_path: Path) -> None:
+    cfg = write(
+        tmp_path / "monitor.yaml",
+        """
+        state:
+          url: postgresql://monitor@db.example/news
+          password_file: missing-pw
+        """,
+    )
+    (err,) = errors_of(cfg)
+    assert err.startswith(f"{cfg}:3:18: state: cannot read password_file")
+    cfg = write(tmp_path / "monitor.yaml", "state: {url: mysql://db/news}\n")
+    (err,) = errors_of(cfg)
+    assert err == f"{cfg}:1:14: state: url must be postgresql://user@host/db"
+
+
 def test_env_expansion_and_secrets(tmp_path: Path) -> None:
     cfg = write(
         tmp_path / "m.yaml",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from monitor.config import load_config
 from monitor.service import Monitor
-from monitor.store import Store
+from monitor.store import SqliteStore as Store
 from tests.feeds import Entry, rss
 from tests.feedserver import FeedServer, closed_port
 from tests.sinks import JsonSink

@@ -17,7 +17,7 @@ import pytest
 from monitor.cli import main
 from monitor.config import Config, load_config
 from monitor.service import Monitor
-from monitor.store import Store
+from monitor.store import SqliteStore as Store
 from tests.feeds import Entry, rss
 from tests.feedserver import FeedServer, closed_port
 from tests.sinks import JsonSink

@@ -113,7 +113,7 @@ def test_the_config_templates_shape_what_the_daemon_sends(
     from monitor.config import load_config
     from monitor.notify import set_template_dir
     from monitor.service import Monitor
-    from monitor.store import Store
+    from monitor.store import SqliteStore as Store
     from tests.feeds import Entry, rss
 
     tmp = Path(str(tmp_path))

@@ -5,10 +5,13 @@ Stories feed the "also reported by" follow-ups and ``status``; dead alerts feed 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any
 
 from monitor.store import FeedState, NewAlert, PollRecord, Store, StoryMember
+
+Opener = Callable[..., Any]
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -50,8 +53,8 @@ def poll(at: datetime, members: list[StoryMember], alerts: tuple[NewAlert, ...] 
     )
 
 
-def story_store(tmp_path: Path) -> Store:
-    store = Store(tmp_path / "s.db")
+def story_store(open_state: Opener) -> Store:
+    store = open_state()
     store.sync_feeds([("wire", "https://wire.example/feed")], T0)
     first = member("k1", "k1", "Wire A", announced=True)
     store.record_poll(poll(T0, [first]))
@@ -67,8 +70,8 @@ def story_store(tmp_path: Path) -> Store:
     return store
 
 
-def test_stories_info_reports_the_story_as_stored(tmp_path: Path) -> None:
-    store = story_store(tmp_path)
+def test_stories_info_reports_the_story_as_stored(open_state: Opener) -> None:
+    store = story_store(open_state)
     info = store.stories_info([("r", "k1")])[("r", "k1")]
     assert (info.rule, info.story, info.title) == ("r", "k1", "title k1")
     assert (info.link, info.source) == ("https://news.example/k1", "Wire A")
@@ -81,8 +84,8 @@ def test_stories_info_reports_the_story_as_stored(tmp_path: Path) -> None:
     store.close()
 
 
-def test_stories_info_skips_unknown_stories_and_keeps_the_rest(tmp_path: Path) -> None:
-    store = story_store(tmp_path)
+def test_stories_info_skips_unknown_stories_and_keeps_the_rest(open_state: Opener) -> None:
+    store = story_store(open_state)
     # Each call holds one unknown pair; set order varies by pair, so over many calls the unknown
     # one comes first in some, and the known story must still be returned.
     for n in range(40):
@@ -91,8 +94,8 @@ def test_stories_info_skips_unknown_stories_and_keeps_the_rest(tmp_path: Path) -
     store.close()
 
 
-def test_members_of_lists_a_story_in_join_order(tmp_path: Path) -> None:
-    store = story_store(tmp_path)
+def test_members_of_lists_a_story_in_join_order(open_state: Opener) -> None:
+    store = story_store(open_state)
     members = store.members_of("r", "k1")
     assert [m.key for m in members] == ["k1", "k2", "k3"]
     assert members[0] == member("k1", "k1", "Wire A", announced=True)
@@ -102,8 +105,10 @@ def test_members_of_lists_a_story_in_join_order(tmp_path: Path) -> None:
     store.close()
 
 
-def test_dead_alert_keeps_the_first_thousand_characters_of_the_error(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+def test_dead_alert_keeps_the_first_thousand_characters_of_the_error(
+    open_state: Opener,
+) -> None:
+    store = open_state()
     store.sync_feeds([("wire", "https://wire.example/feed")], T0)
     alert = NewAlert("k1", "r", ("chat",), {"title": "t"})
     store.record_poll(poll(T0, [], (alert,)))

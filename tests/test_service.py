@@ -20,7 +20,7 @@ from monitor import logs
 from monitor.config import load_config
 from monitor.fetch import Validators
 from monitor.service import Monitor
-from monitor.store import Store
+from monitor.store import SqliteStore as Store
 from tests.feeds import Entry, rss
 from tests.feedserver import Concurrency, FeedServer, closed_port
 from tests.sinks import JsonSink

@@ -7,7 +7,7 @@ import signal
 import textwrap
 from pathlib import Path
 
-from monitor.store import Store
+from monitor.store import SqliteStore as Store
 from tests.feeds import Entry, rss
 from tests.feedserver import FeedServer
 from tests.test_cli import EventReader, start_daemon

@@ -232,7 +232,7 @@ def test_silent_feed_goes_stale_then_recovers(
 
     from monitor.config import load_config
     from monitor.service import Monitor
-    from monitor.store import Store
+    from monitor.store import SqliteStore as Store
 
     feed_server.route("/f.xml", body=GOOD, etag='"1"')
     cfg = load_config(config(tmp_path, feed_server, {"quiet": "/f.xml"}, json_sink))
@@ -282,7 +282,7 @@ def test_rss_ttl_raises_the_interval_also_after_a_304(
 
     from monitor.config import load_config
     from monitor.service import Monitor
-    from monitor.store import Store
+    from monitor.store import SqliteStore as Store
 
     body = GOOD.replace(
         b"<description>test</description>", b"<description>t</description><ttl>120</ttl>"

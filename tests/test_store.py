@@ -7,13 +7,20 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from monitor.errors import StateLockedError, StoreError
-from monitor.store import NewAlert, PollRecord, SeenUpdate, StateLock, Store
+from monitor.store import SCHEMA_VERSION, NewAlert, PollRecord, SeenUpdate, StateLock, open_store
+from monitor.store import SqliteStore as Store
+from monitor.store.migrations import MIGRATIONS, statements
+
+Opener = Callable[..., Any]
+LEASE = timedelta(minutes=5)
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -35,44 +42,83 @@ def poll(feed: str, at: datetime, seen=(), again=(), hits=(), alerts=()) -> Poll
     )
 
 
-def test_migrates_and_reopens(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
-    assert store.schema_version == 5
+def test_migrates_and_reopens(open_state: Opener) -> None:
+    store = open_state()
+    assert store.schema_version == SCHEMA_VERSION == 6
     store.close()
-    store = Store(tmp_path / "s.db")
-    assert store.schema_version == 5
-    store.close()
+    store = open_state()
+    assert store.schema_version == SCHEMA_VERSION
+    assert open_state(readonly=True).schema_version == SCHEMA_VERSION
 
 
-def test_upgrades_a_state_made_by_the_previous_release(tmp_path: Path) -> None:
-    """Schema 1 (before story dedup) upgrades in place, keeping what it knew."""
-    from monitor.store import _MIGRATIONS
-
+def test_upgrades_a_sqlite_state_made_by_the_previous_release(tmp_path: Path) -> None:
+    """A state the previous release made (schema 4, numbered by PRAGMA user_version, before
+    the schema_version table) upgrades in place, keeping what it knew."""
     db = sqlite3.connect(tmp_path / "s.db")
-    db.executescript(_MIGRATIONS[0])
+    for migration in MIGRATIONS[:4]:
+        db.executescript(migration)
     db.execute("INSERT INTO hits (key, rule, matched_at) VALUES ('url:x', 'r', 1.0)")
-    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO daemon (pid, host, started_at, config_loaded_at) VALUES (1, 'h', 1, 1)")
+    db.execute("PRAGMA user_version = 4")
     db.commit()
     db.close()
     store = Store(tmp_path / "s.db")
     try:
-        assert store.schema_version == 5
+        assert store.schema_version == SCHEMA_VERSION
         assert store.hits_lookup(["url:x"]) == {("url:x", "r")}
         assert store.story_members(datetime(2000, 1, 1, tzinfo=UTC)) == []
+        store.sync_feeds([("f", "u")], T0)
+        assert [s.lease for s in store.claim_feeds(["f"], T0, lease=LEASE, owner="a")] == [1]
+    finally:
+        store.close()
+    db = sqlite3.connect(tmp_path / "s.db")
+    assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    versions = db.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+    assert [v for (v,) in versions] == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_upgrades_a_postgresql_state_of_an_older_schema(pg_url: str) -> None:
+    """Made by schema 4's migrations (the schema the first PostgreSQL-capable release found on
+    SQLite), the state moves to the current schema at open and keeps its stories' order."""
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL)")
+        for n, migration in enumerate(MIGRATIONS[:4], 1):
+            for stmt in statements(migration, "postgres"):
+                conn.execute(stmt)  # type: ignore[call-overload]
+            conn.execute("INSERT INTO schema_version VALUES (%s, 0)", (n,))
+        for key in ("a", "b"):
+            conn.execute(
+                "INSERT INTO story_members (rule, key, story, title, feed, joined_at, reason) "
+                "VALUES ('r', %s, 'a', 'T', 'f', 1, 'first')",
+                (key,),
+            )
+    store = open_store(pg_url)
+    try:
+        assert store.schema_version == SCHEMA_VERSION
+        assert [m.key for _, m in store.story_members_after({}, ["r"])] == ["a", "b"]
     finally:
         store.close()
 
 
-def test_refuses_a_newer_schema(tmp_path: Path) -> None:
+def test_refuses_a_newer_schema(tmp_path: Path, pg_url: str) -> None:
     db = sqlite3.connect(tmp_path / "s.db")
     db.execute("PRAGMA user_version = 99")
     db.close()
     with pytest.raises(StoreError, match="newer news-monitor"):
         Store(tmp_path / "s.db")
+    open_store(pg_url).close()
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (99, 0)")
+    with pytest.raises(StoreError, match="newer news-monitor"):
+        open_store(pg_url)
 
 
-def test_poll_record_is_one_transaction(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+def test_poll_record_is_one_transaction(open_state: Opener) -> None:
+    store = open_state()
     store.sync_feeds([("f", "https://example.org/rss")], T0)
     alert = NewAlert("k1", "r", ("chat", "mail"), {"rule": "r", "title": "T"})
     store.record_poll(
@@ -95,8 +141,8 @@ def test_poll_record_is_one_transaction(tmp_path: Path) -> None:
     assert store.sent_alerts() == [("k1", "r", "chat")]
 
 
-def test_failure_keeps_seen_state_and_counts(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+def test_failure_keeps_seen_state_and_counts(open_state: Opener) -> None:
+    store = open_state()
     store.sync_feeds([("f", "https://example.org/rss")], T0)
     store.record_poll(poll("f", T0, seen=[SeenUpdate("k1", "f", "T", None, None)]))
     n = store.record_failure(
@@ -111,8 +157,8 @@ def test_failure_keeps_seen_state_and_counts(tmp_path: Path) -> None:
     assert state is not None and state.last_error == "HTTP 503" and state.last_status == 503
 
 
-def test_changed_config_url_resets_feed_state(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+def test_changed_config_url_resets_feed_state(open_state: Opener) -> None:
+    store = open_state()
     store.sync_feeds([("f", "https://a.example/rss")], T0)
     store.record_poll(poll("f", T0))
     store.record_failure(
@@ -133,8 +179,8 @@ def test_changed_config_url_resets_feed_state(tmp_path: Path) -> None:
     assert state.first_polled_at is None
 
 
-def test_feeds_parsed_under_other_rules_become_due(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+def test_feeds_parsed_under_other_rules_become_due(open_state: Opener) -> None:
+    store = open_state()
     store.sync_feeds([("f", "https://a.example/rss"), ("g", "https://b.example/rss")], T0)
     store.record_poll(dataclasses.replace(poll("f", T0), rules_fingerprint="v1"))
     store.record_poll(dataclasses.replace(poll("g", T0), rules_fingerprint="v1"))
@@ -156,8 +202,8 @@ def test_feeds_parsed_under_other_rules_become_due(tmp_path: Path) -> None:
     assert store.feed_state("f").rules_fingerprint == "v1"  # type: ignore[union-attr]
 
 
-def test_due_feeds(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+def test_due_feeds(open_state: Opener) -> None:
+    store = open_state()
     store.sync_feeds([("a", "u1"), ("b", "u2")], T0)
     assert {s.name for s in store.due_feeds(["a", "b"], T0)} == {"a", "b"}
     store.record_poll(poll("a", T0))
@@ -166,8 +212,8 @@ def test_due_feeds(tmp_path: Path) -> None:
     assert [s.name for s in store.due_feeds(["a"], T0 + timedelta(minutes=11))] == ["a"]
 
 
-def test_prune_by_last_seen(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+def test_prune_by_last_seen(open_state: Opener) -> None:
+    store = open_state()
     store.sync_feeds([("f", "u")], T0)
     store.record_poll(poll("f", T0, seen=[SeenUpdate("old", "f", "T", None, None)]))
     store.record_poll(poll("f", T0, seen=[SeenUpdate("kept", "f", "T", None, None)]))
@@ -208,3 +254,53 @@ def test_lock_is_exclusive_and_released_when_the_holder_dies(tmp_path: Path) -> 
     lock = StateLock(state)
     lock.acquire()  # the kernel released the dead holder's lock
     lock.release()
+
+
+# -- web view: recent items and a rule's hits, on both backends ---------------------------------
+
+
+def test_recent_items_for_the_preview(open_state: Opener) -> None:
+    from monitor.parse import FeedItem
+    from monitor.poll import recent_item
+    from monitor.store import StoryMember
+    from monitor.web.backtest import like_patterns
+
+    store = open_state()
+    store.sync_feeds([("f", "https://example.org/rss")], T0)
+
+    def item(n: int, title: str) -> Any:
+        fi = FeedItem(f"i{n}", f"https://e.example/{n}", title, "", None, "Pub", None, "f", "id")
+        return recent_item(f"k{n}", fi, T0 + timedelta(minutes=n))
+
+    recent = [item(0, "Gempa guncang Bali"), item(1, "Gémpa 100% a_b"), item(2, "Cuaca Bali")]
+    member = StoryMember(
+        "r", "k0", "k0", "Gempa guncang Bali", None, (), "Pub", None, "f", None, T0, None,
+        "first", True,
+    )  # fmt: skip
+    seen = [SeenUpdate(r.key, "f", r.title, None, T0) for r in recent]
+    record = dataclasses.replace(
+        poll("f", T0, seen=seen, hits=[("k0", "r"), ("k1", "r")]),
+        recent=recent,
+        story_members=[member],
+    )
+    store.record_poll(record)
+    store.record_poll(record)  # again: nothing twice
+    assert store.recent_span(T0 - timedelta(days=1)) == (3, T0)
+    assert [r.key for r in store.recent_items(T0)] == ["k2", "k1", "k0"]  # newest first
+    got = store.recent_items(T0, like_patterns([" gempa "]))
+    assert [r.key for r in got] == ["k1", "k0"]  # folded: "Gémpa" is "gempa"
+    assert got[0].words == " gempa 100 a b pub e example f id "  # source: publisher, domain
+    assert [r.key for r in store.recent_items(T0, like_patterns(["%", "_"]))] == []
+    assert [r.key for r in store.recent_items(T0, like_patterns([" cuac"]))] == ["k2"]
+    assert store.recent_items(T0, []) == []
+    assert sorted(k for k, _ in store.recent_words(T0)) == ["k0", "k1", "k2"]
+    assert [r.key for r in store.recent_by_keys(["k0", "k2", "nope"])] == ["k2", "k0"]
+    hits = store.rule_hits_of("r", T0 - timedelta(days=1))
+    assert [(h.key, h.story, h.title, h.link) for h in hits] == [
+        ("k0", "k0", "Gempa guncang Bali", "https://e.example/0"),
+        ("k1", "k1", "Gémpa 100% a_b", "https://e.example/1"),  # no story: its own
+    ]
+    assert store.prune_recent(T0, timedelta(days=7), 2) == 1  # the oldest beyond 2
+    assert [r.key for r in store.recent_items(T0)] == ["k2", "k1"]
+    assert store.prune_recent(T0 + timedelta(days=8), timedelta(days=7), 1000) == 2
+    assert store.recent_span(T0 - timedelta(days=1)) == (0, None)

@@ -21,7 +21,7 @@ from monitor.config import Config, load_config
 from monitor.dedup import item_key
 from monitor.parse import FeedItem
 from monitor.service import Monitor
-from monitor.store import Store
+from monitor.store import SqliteStore as Store
 from tests import stories_seed as seed
 from tests.feeds import Entry, rss
 from tests.feedserver import FeedServer

@@ -20,7 +20,7 @@ from monitor.cli import main
 from monitor.config import load_config
 from monitor.daemon import Daemon, monotonic_usec
 from monitor.service import Monitor
-from monitor.store import Store
+from monitor.store import SqliteStore as Store
 from tests.feeds import Entry, rss
 from tests.feedserver import FeedServer
 from tests.sinks import JsonSink

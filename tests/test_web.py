@@ -27,7 +27,7 @@ from monitor.cli import main
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError
 from monitor.rules import parse_query
-from monitor.store import Store
+from monitor.store import SqliteStore as Store
 from monitor.web.app import CSP
 from monitor.web.backtest import backtest, segments
 from monitor.web.views import clean_text, safe_href

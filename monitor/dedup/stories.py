@@ -93,8 +93,14 @@ class StoryIndex:
     members: list[Member | None] = field(default_factory=list)
     postings: dict[str, list[int]] = field(default_factory=dict)
     live: int = 0
+    keys: set[str] = field(default_factory=set)
 
     def add(self, member: Member) -> None:
+        """Index ``member``; one already indexed is left as it is (a daemon sharing its state
+        with others reads back its own members when it catches up on theirs)."""
+        if member.key in self.keys:
+            return
+        self.keys.add(member.key)
         pos = len(self.members)
         self.members.append(member)
         self.live += 1
@@ -128,11 +134,12 @@ class StoryIndex:
         for i, m in enumerate(self.members):
             if m is not None and m.at < before:
                 self.members[i] = None
+                self.keys.discard(m.key)
                 dropped += 1
         self.live -= dropped
         if dropped and self.live < len(self.members) // 2:
             kept = [m for m in self.members if m is not None]
-            self.members, self.postings, self.live = [], {}, 0
+            self.members, self.postings, self.live, self.keys = [], {}, 0, set()
             for m in kept:
                 self.add(m)
         return dropped

@@ -39,7 +39,7 @@ from monitor import logs, metrics
 from monitor.config import IMMEDIATE, ChannelPolicy, Config, RetrySettings
 from monitor.delivery.schedule import Slot, slot
 from monitor.notify import AlertMessage, Channel, DeliveryResult, Digest, set_template_dir
-from monitor.store import NewAlert, PendingAlert, Store
+from monitor.store import NewAlert, PendingAlert, Store, owner
 
 log = logs.get_logger()
 
@@ -168,6 +168,10 @@ class Delivery:
             for n, urls in config.channels.items()
         }
         self.rules = {r.name: r for r in config.rules}
+        # A claim outlives a pass's sends (each bounded by its channel's timeout, a digest after
+        # the singles): a daemon killed mid-send leaves its alerts to another after this long.
+        slowest = max((p.timeout for p in self.policies.values()), default=timedelta(seconds=30))
+        self.claim_lease = 4 * slowest + timedelta(seconds=30)
         set_template_dir(config.templates)  # validated while loading; a reload swaps it whole
 
     async def deliver_pending(self, *, honour_backoff: bool = True) -> tuple[int, int]:
@@ -184,7 +188,14 @@ class Delivery:
         """
         now = self.clock()
         by_channel: dict[str, list[PendingAlert]] = {}
-        for alert in self.store.pending_alerts(None, limit=100_000):
+        if self.store.shared:
+            # Several daemons: send only what this one claims (what no other holds now).
+            alerts = await asyncio.to_thread(
+                self.store.claim_alerts, now, lease=self.claim_lease, owner=owner(), limit=100_000
+            )
+        else:
+            alerts = await asyncio.to_thread(self.store.pending_alerts, None, limit=100_000)
+        for alert in alerts:
             by_channel.setdefault(alert.channel, []).append(alert)
         report = PassReport()
         results = await asyncio.gather(

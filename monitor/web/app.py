@@ -27,7 +27,7 @@ from monitor import __version__, logs
 from monitor.config import Config, format_duration, parse_duration
 from monitor.errors import StoreError
 from monitor.rules import QueryError, parse_query
-from monitor.store import Store
+from monitor.store import Store, open_store
 from monitor.web import views
 from monitor.web.backtest import Backtest, backtest, segments
 
@@ -92,6 +92,13 @@ def _environment(tz: Callable[[], Any]) -> jinja2.Environment:
     return env
 
 
+def open_state(config: Config) -> Store:
+    """The config's state, read-only: a connection of the request's own."""
+    if config.state_url is not None:
+        return open_store(config.state_url, password=config.state_password, readonly=True)
+    return open_store(config.state_path, readonly=True)
+
+
 class WebView:
     """The handlers, with the config source (it changes on reload) and the templates."""
 
@@ -108,7 +115,7 @@ class WebView:
         config = self.config()
 
         def run() -> Any:
-            with Store(config.state_path, readonly=True) as store:
+            with open_state(config) as store:
                 return fn(config, store)
 
         return asyncio.to_thread(run)

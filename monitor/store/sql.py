@@ -1,468 +1,174 @@
-"""The state database: the only module with SQL.
+"""The queries, written once for both backends.
 
-Plain ``sqlite3`` in WAL mode with numbered ``PRAGMA user_version`` migrations. Everything the
-daemon must remember across restarts lives here:
+:class:`SqlStore` holds every query the daemon, delivery and the CLI run, in the SQL that SQLite
+and PostgreSQL both read (``?`` placeholders, ``INSERT … ON CONFLICT``, ``RETURNING``). A backend
+(:mod:`monitor.store.sqlite`, :mod:`monitor.store.postgres`) supplies the connection, the
+transaction, the migrations runner and the few spellings that differ (``_seq``, ``_concat``,
+``_db_now``, ``_skip_locked``). Callers never see SQL or connections.
+
+The records:
 
 - ``feeds``: per-feed fetch state (validators, effective URL), the schedule (``next_poll_at`` and
-  the current backoff live in the row, so the store holds the schedule, not the scheduler) and
-  health.
+  the current backoff live in the row, so the store holds the schedule, not the scheduler),
+  health, and the lease of the daemon polling it now.
 - ``seen``: every item identity seen recently, with when it became eligible to alert.
-- ``hits``: which (item, rule) pairs have alerted — the record that makes "one alert per rule" hold
-  across restarts, feed renames and rule edits.
+- ``hits``: which (item, rule) pairs have alerted: the record that makes "one alert per rule" hold
+  across restarts, feed renames, rule edits and daemons.
 - ``outbox``: one row per alert and channel, the one place that knows what is still to deliver.
   It is written in the same transaction that records the item as seen, and a row is marked sent
   only after the channel accepted it: a crash can repeat an alert, never lose one.
+- ``stories``/``story_members``: story dedup, per rule.
 
 "Seen" and "to deliver" are separate records so that delivery (retries, digests, dead letters) can
-grow without touching identity. The public methods are the interface a PostgreSQL twin would
-implement; callers never see SQL or connections.
+grow without touching identity.
 
-Times are stored as UTC epoch seconds (REAL) so comparisons are numeric and time-zone free.
+Every public method is one short transaction (or one read) and may be called from any thread:
+the poll path calls the store from a worker thread, so a slow disk or database never stalls
+fetching. A lock keeps one statement or transaction at a time on the connection.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol, Self
 
-from monitor.errors import StateLockedError, StoreError
-
-_MIGRATIONS: tuple[str, ...] = (
-    # 1: the first schema.
-    """
-    CREATE TABLE feeds (
-        name            TEXT PRIMARY KEY,
-        config_url      TEXT NOT NULL,
-        url             TEXT NOT NULL,
-        etag            TEXT,
-        last_modified   TEXT,
-        first_polled_at REAL,
-        next_poll_at    REAL,
-        not_before      REAL,
-        last_attempt_at REAL,
-        last_success_at REAL,
-        last_status     INTEGER,
-        last_error      TEXT,
-        failures        INTEGER NOT NULL DEFAULT 0,
-        backoff_seconds REAL,
-        last_new_item_at REAL,
-        gone            INTEGER NOT NULL DEFAULT 0,
-        notice          TEXT,
-        body_hash       TEXT,
-        rules_fingerprint TEXT,
-        ttl_seconds     REAL
-    );
-    CREATE TABLE seen (
-        key           TEXT PRIMARY KEY,
-        first_seen_at REAL NOT NULL,
-        last_seen_at  REAL NOT NULL,
-        published_at  REAL,
-        eligible_at   REAL,
-        feed          TEXT NOT NULL,
-        title         TEXT NOT NULL
-    );
-    CREATE INDEX seen_last_seen ON seen(last_seen_at);
-    CREATE TABLE hits (
-        key        TEXT NOT NULL,
-        rule       TEXT NOT NULL,
-        matched_at REAL NOT NULL,
-        PRIMARY KEY (key, rule)
-    );
-    CREATE TABLE outbox (
-        id              INTEGER PRIMARY KEY,
-        key             TEXT NOT NULL,
-        rule            TEXT NOT NULL,
-        channel         TEXT NOT NULL,
-        payload         TEXT NOT NULL,
-        created_at      REAL NOT NULL,
-        attempts        INTEGER NOT NULL DEFAULT 0,
-        last_attempt_at REAL,
-        last_error      TEXT,
-        sent_at         REAL,
-        next_attempt_at REAL,
-        done            TEXT NOT NULL DEFAULT '[]',
-        dead_at         REAL,
-        UNIQUE (key, rule, channel)
-    );
-    CREATE INDEX outbox_pending ON outbox(sent_at, dead_at, next_attempt_at, id);
-    CREATE TABLE feed_days (
-        feed  TEXT NOT NULL,
-        day   TEXT NOT NULL,
-        items INTEGER NOT NULL,
-        PRIMARY KEY (feed, day)
-    );
-    """,
-    # 2: stories (story dedup). A story is named by the key of its first hit; ``updated_at`` is
-    # when its last "also reported by" follow-up was queued.
-    """
-    CREATE TABLE stories (
-        rule           TEXT NOT NULL,
-        story          TEXT NOT NULL,
-        title          TEXT NOT NULL,
-        link           TEXT,
-        source         TEXT,
-        created_at     REAL NOT NULL,
-        last_joined_at REAL NOT NULL,
-        members        INTEGER NOT NULL DEFAULT 1,
-        updated_at     REAL,
-        PRIMARY KEY (rule, story)
-    );
-    CREATE INDEX stories_last_joined ON stories(last_joined_at);
-    CREATE TABLE story_members (
-        rule         TEXT NOT NULL,
-        key          TEXT NOT NULL,
-        story        TEXT NOT NULL,
-        title        TEXT NOT NULL,
-        summary      TEXT,
-        related      TEXT NOT NULL DEFAULT '[]',
-        source       TEXT,
-        link         TEXT,
-        feed         TEXT NOT NULL,
-        published_at REAL,
-        joined_at    REAL NOT NULL,
-        similarity   REAL,
-        reason       TEXT NOT NULL,
-        announced    INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (rule, key)
-    );
-    CREATE INDEX story_members_story ON story_members(rule, story);
-    CREATE INDEX story_members_joined ON story_members(joined_at);
-    """,
-    # 3: delivery for people. ``batch`` names the message an alert went out in (a digest, or
-    # one item's rules grouped): rate limits count messages, not rows.
-    """
-    ALTER TABLE outbox ADD COLUMN batch TEXT;
-    CREATE INDEX outbox_channel_sent ON outbox(channel, sent_at);
-    """,
-    # 4: what the running daemon says about itself, for `status` (one row per daemon).
-    """
-    CREATE TABLE daemon (
-        pid              INTEGER PRIMARY KEY,
-        host             TEXT NOT NULL,
-        started_at       REAL NOT NULL,
-        config_loaded_at REAL NOT NULL,
-        reload_at        REAL,
-        reload_result    TEXT,
-        last_tick_at     REAL,
-        stopped_at       REAL
-    );
-    """,
-    # 5: recent items for the web view's /preview and `backtest`: what a query would have
-    # matched. Bounded by ``web.keep_items`` and ``web.max_items`` (prune_recent). ``words`` is
-    # the folded words of every field, space-separated with a space at each end, so that a
-    # query's index keys become LIKE patterns and most rows are never read into Python.
-    """
-    CREATE TABLE recent_items (
-        key          TEXT PRIMARY KEY,
-        seen_at      REAL NOT NULL,
-        feed         TEXT NOT NULL,
-        title        TEXT NOT NULL,
-        summary      TEXT NOT NULL,
-        source       TEXT,
-        source_url   TEXT,
-        link         TEXT,
-        published_at REAL,
-        lang         TEXT,
-        related      TEXT NOT NULL DEFAULT '[]',
-        words        TEXT NOT NULL
-    );
-    CREATE INDEX recent_items_seen ON recent_items(seen_at);
-    """,
+from monitor.errors import StoreError
+from monitor.store.migrations import MIGRATIONS
+from monitor.store.records import (
+    FeedState,
+    NewAlert,
+    PendingAlert,
+    PollRecord,
+    RecentItem,
+    RuleHit,
+    SeenRecord,
+    StoryInfo,
+    StoryMember,
+    _dt,
+    _ts,
 )
 
-
-def _ts(dt: datetime | None) -> float | None:
-    return None if dt is None else dt.timestamp()
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+class StaleLeaseError(StoreError):
+    """A poll was recorded after its lease passed to another daemon: it is dropped, not written.
 
-
-@dataclass(frozen=True)
-class FeedState:
-    name: str
-    config_url: str
-    url: str
-    etag: str | None = None
-    last_modified: str | None = None
-    first_polled_at: datetime | None = None
-    next_poll_at: datetime | None = None
-    not_before: datetime | None = None  # a server asked us to wait (Retry-After), or backoff
-    last_attempt_at: datetime | None = None
-    last_success_at: datetime | None = None
-    last_status: int | None = None
-    last_error: str | None = None
-    failures: int = 0
-    backoff: timedelta | None = None
-    last_new_item_at: datetime | None = None
-    gone: bool = False
-    notice: str | None = None  # the health problem an operator was last told about, if any
-    body_hash: str | None = None  # of the last body parsed: an identical one is not parsed again
-    rules_fingerprint: str | None = None  # the rules in force at the last parse
-    ttl: timedelta | None = None  # the feed's <ttl> at the last parse: a floor on the interval
-
-    @classmethod
-    def new(cls, name: str, url: str) -> FeedState:
-        """The state of a feed never polled (what ``sync_feeds`` would insert)."""
-        return cls(name, url, url)
-
-
-@dataclass(frozen=True)
-class SeenRecord:
-    """What the poll path needs of an item seen before: when it may alert, who recorded it."""
-
-    key: str
-    eligible_at: datetime | None  # None: recorded silently, never alerts
-    feed: str = ""  # the feed that recorded it first
-
-
-@dataclass(frozen=True)
-class SeenUpdate:
-    key: str
-    feed: str
-    title: str
-    published_at: datetime | None
-    eligible_at: datetime | None
-
-
-@dataclass(frozen=True)
-class NewAlert:
-    key: str
-    rule: str
-    channels: tuple[str, ...]
-    payload: Mapping[str, Any]  # JSON-serializable rendering inputs
-
-
-@dataclass(frozen=True)
-class PendingAlert:
-    id: int
-    key: str
-    rule: str
-    channel: str
-    payload: Mapping[str, Any]
-    attempts: int
-    created_at: datetime
-    done: frozenset[str]  # keys of the channel's URLs that already accepted it
-    next_attempt_at: datetime | None = None  # a retry waits until then
-    last_error: str | None = None
-    dead_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class StoryMember:
-    """One hit's place in a story: the first hit of a new story, or one that joined it."""
-
-    rule: str
-    key: str
-    story: str
-    title: str
-    summary: str | None
-    related: tuple[str, ...]
-    source: str | None
-    link: str | None
-    feed: str
-    published_at: datetime | None
-    joined_at: datetime
-    similarity: float | None  # None for the story's first hit
-    reason: str  # why it joined ("first" for the first hit)
-    announced: bool  # it went out in an alert or a follow-up
-
-    @property
-    def first(self) -> bool:
-        return self.key == self.story
-
-
-@dataclass(frozen=True)
-class StoryInfo:
-    """What the poll path needs to know of a story to decide about a follow-up."""
-
-    rule: str
-    story: str
-    title: str
-    link: str | None
-    source: str | None
-    created_at: datetime
-    updated_at: datetime | None
-    members: int
-    unannounced: tuple[str, ...]  # outlets of members not yet named in a message
-    announced: tuple[str, ...] = ()  # outlets already named (in the alert or a follow-up)
-
-
-@dataclass(frozen=True)
-class RecentItem:
-    """An item as the web view's preview and ``backtest`` search it: its fields, when seen."""
-
-    key: str
-    feed: str
-    title: str
-    summary: str
-    source: str | None  # the publisher
-    source_url: str | None
-    link: str | None
-    published_at: datetime | None
-    lang: str | None
-    related: tuple[str, ...]
-    seen_at: datetime
-    words: str = ""  # " w1 w2 … ": folded words of every field, for the prefilter
-
-
-@dataclass(frozen=True)
-class RuleHit:
-    """One hit of a rule, with its story (the web view's rule page and Atom feed)."""
-
-    key: str
-    rule: str
-    matched_at: datetime
-    story: str  # the story's first hit's key; the hit's own key when it has no story
-    story_title: str | None
-    title: str
-    summary: str
-    link: str | None
-    source: str | None
-    feed: str
-    published_at: datetime | None
-    similarity: float | None
-    reason: str | None
-
-
-@dataclass(frozen=True)
-class PollRecord:
-    """Everything one successful poll changes, written in one transaction."""
-
-    feed: str
-    at: datetime
-    status: int
-    etag: str | None
-    last_modified: str | None
-    url: str | None  # a new effective URL (permanent redirect), or None to keep it
-    next_poll_at: datetime
-    not_before: datetime | None
-    seen: Sequence[SeenUpdate]
-    seen_again: Sequence[str]  # keys already known that are still in the feed
-    hits: Sequence[tuple[str, str]]  # (key, rule)
-    alerts: Sequence[NewAlert]
-    body_hash: str | None = None
-    rules_fingerprint: str | None = None
-    ttl: timedelta | None = None
-    story_members: Sequence[StoryMember] = ()
-    followups: Sequence[tuple[str, str]] = ()  # (rule, story) whose follow-up is queued now
-    problem: str | None = None  # the feed parsed only in part: why (shown as "degraded")
-    recent: Sequence[RecentItem] = ()  # the new items, kept for the web view's preview
-
-
-class StateLock:
-    """An OS lock next to the state file: one process per state at a time.
-
-    ``flock`` is released by the kernel when the process dies, so a killed daemon never leaves a
-    stale lock behind (unlike a PID file).
+    The daemon was paused (or its clock jumped) past the lease, and another daemon has polled
+    the feed since; writing this poll would record stale validators and could alert twice.
     """
 
-    def __init__(self, state_path: Path) -> None:
-        self.path = state_path.with_name(state_path.name + ".lock")
-        self._fd: int | None = None
 
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as e:
-            holder = os.read(fd, 64).decode(errors="replace").strip()
-            os.close(fd)
-            who = f" (pid {holder})" if holder else ""
-            raise StateLockedError(
-                f"{self.path.with_suffix('')}: another news-monitor is using this state{who}; "
-                "stop it first, or give this one its own 'state:'"
-            ) from e
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
 
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
 
 
-class Store:
-    """SQLite state. Use from one thread (the daemon's event loop); each method is short."""
+class Conn(Protocol):
+    """The part of a DB-API connection the queries use (``sqlite3.Connection`` has it)."""
 
-    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
-        """Open (creating and migrating) the state; ``readonly`` opens an existing one to read.
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor: ...
 
-        A read-only open needs no lock: WAL lets ``status`` read while the daemon writes.
-        """
-        self.path = Path(path)
-        try:
-            if readonly:
-                if not self.path.exists():
-                    raise StoreError(f"{path}: no state yet (news-monitor has not run here)")
-                uri = f"{self.path.resolve().as_uri()}?mode=ro"
-                self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
-                self._db.execute("PRAGMA busy_timeout=5000")
-                if self.schema_version != len(_MIGRATIONS):
-                    raise StoreError(f"{path}: state schema {self.schema_version} is not current")
-                return
-            if str(path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
-        except sqlite3.Error as e:
-            raise StoreError(f"{path}: cannot open the state database: {e}") from e
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any]], /) -> Any: ...
+
+
+class Rows:
+    """A statement's result, fetched whole while the connection was held."""
+
+    def __init__(self, rowcount: int, rows: list[Any]) -> None:
+        self._rowcount = rowcount
+        self._rows = rows
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self._rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+
+class SqlStore:
+    """The state, on either backend. Subclasses open ``_db`` and run the migrations."""
+
+    backend: ClassVar[str]
+    _seq: ClassVar[str] = "rowid"  # the column that orders story members in commit order
+    _concat: ClassVar[str] = "group_concat"
+    _skip_locked: ClassVar[str] = ""  # what a claim's subquery ends with
+    shared: ClassVar[bool] = False  # several daemons may use this state at once
+
+    path: Path  # the SQLite file ("" for PostgreSQL)
+    where: str  # where the state is, for logs and messages (no password)
+    _db: Conn
+    _errors: tuple[type[Exception], ...]
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0  # transactions open on this connection (nested ones join the outer)
+        self._host = ""
 
     def close(self) -> None:
-        self._db.close()
+        raise NotImplementedError
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- schema -------------------------------------------------------------------------------
-
-    def _migrate(self) -> None:
-        (version,) = self._db.execute("PRAGMA user_version").fetchone()
-        if version > len(_MIGRATIONS):
-            raise StoreError(
-                f"{self.path}: the state was written by a newer news-monitor "
-                f"(schema {version}, this one knows {len(_MIGRATIONS)})"
-            )
-        for n in range(version, len(_MIGRATIONS)):
-            with self._tx():
-                for stmt in _MIGRATIONS[n].split(";"):
-                    if stmt.strip():
-                        self._db.execute(stmt)
-                self._db.execute(f"PRAGMA user_version = {n + 1}")
-
     @property
     def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        raise NotImplementedError
+
+    def _begin(self) -> None:
+        self._db.execute("BEGIN")
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
-            self._db.execute("COMMIT")
+    def _tx(self) -> Iterator[Conn]:
+        """One transaction; a ``_tx`` inside another joins it (see :meth:`story_lock`)."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._db
+                finally:
+                    self._depth -= 1
+                return
+            self._begin()
+            self._depth = 1
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._depth = 0
+
+    def _db_now(self, now: datetime) -> float:
+        """The time a lease is measured by: the database's clock where several daemons share it
+        (no daemon's clock skew can steal a lease), the caller's clock for a private state."""
+        return _ts(now) or 0.0
+
+    def _lock_rules(self, rules: Sequence[str]) -> None:
+        """Serialise story decisions for ``rules`` with every other daemon (a no-op alone)."""
 
     # -- feeds --------------------------------------------------------------------------------
 
@@ -531,6 +237,7 @@ class Store:
         """Record a successful poll: feed state, seen items, hits and new alerts, atomically."""
         at = _ts(rec.at)
         with self._tx() as db:
+            self._release(db, rec.feed, rec.lease)
             db.execute(
                 """UPDATE feeds SET etag = ?, last_modified = ?, url = COALESCE(?, url),
                    first_polled_at = COALESCE(first_polled_at, ?), next_poll_at = ?,
@@ -571,12 +278,12 @@ class Store:
                 [(at, k) for k in rec.seen_again],
             )
             db.executemany(
-                "INSERT OR IGNORE INTO hits (key, rule, matched_at) VALUES (?, ?, ?)",
+                "INSERT INTO hits (key, rule, matched_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 [(k, r, at) for k, r in rec.hits],
             )
             db.executemany(
-                """INSERT OR IGNORE INTO outbox (key, rule, channel, payload, created_at)
-                   VALUES (?, ?, ?, ?, ?)""",
+                """INSERT INTO outbox (key, rule, channel, payload, created_at)
+                   VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
                 [
                     (a.key, a.rule, ch, json.dumps(dict(a.payload), ensure_ascii=False), at)
                     for a in rec.alerts
@@ -589,18 +296,20 @@ class Store:
                 day = rec.at.astimezone(UTC).date().isoformat()
                 db.execute(
                     """INSERT INTO feed_days (feed, day, items) VALUES (?, ?, ?)
-                       ON CONFLICT(feed, day) DO UPDATE SET items = items + excluded.items""",
+                       ON CONFLICT(feed, day)
+                       DO UPDATE SET items = feed_days.items + excluded.items""",
                     (rec.feed, day, len(rec.seen)),
                 )
 
     @staticmethod
-    def _record_stories(db: sqlite3.Connection, rec: PollRecord) -> None:
+    def _record_stories(db: Conn, rec: PollRecord) -> None:
         at = _ts(rec.at)
         for m in rec.story_members:
             if m.first:
                 db.execute(
-                    """INSERT OR IGNORE INTO stories (rule, story, title, link, source,
-                       created_at, last_joined_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                    """INSERT INTO stories (rule, story, title, link, source,
+                       created_at, last_joined_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT DO NOTHING""",
                     (m.rule, m.story, m.title[:500], m.link, m.source, at, at),
                 )
             else:
@@ -610,9 +319,9 @@ class Store:
                     (at, m.rule, m.story),
                 )
         db.executemany(
-            """INSERT OR IGNORE INTO story_members (rule, key, story, title, summary, related,
+            """INSERT INTO story_members (rule, key, story, title, summary, related,
                source, link, feed, published_at, joined_at, similarity, reason, announced)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
             [
                 (
                     m.rule,
@@ -652,9 +361,11 @@ class Store:
         *,
         status: int = 304,
         validators: tuple[str | None, str | None] | None = None,
+        lease: int | None = None,
     ) -> None:
         """A poll that found nothing new: a 304, or a body identical to the last one parsed."""
         with self._tx() as db:
+            self._release(db, feed, lease)
             db.execute(
                 """UPDATE feeds SET next_poll_at = ?, not_before = ?, last_attempt_at = ?,
                    last_success_at = ?, last_status = ?, failures = 0,
@@ -679,9 +390,11 @@ class Store:
         not_before: datetime | None,
         backoff: timedelta | None,
         gone: bool = False,
+        lease: int | None = None,
     ) -> int:
         """Record a failed poll; returns the consecutive failures. Seen-state is untouched."""
         with self._tx() as db:
+            self._release(db, feed, lease)
             db.execute(
                 """UPDATE feeds SET next_poll_at = ?, not_before = ?, last_attempt_at = ?,
                    last_status = ?, last_error = ?, failures = failures + 1,
@@ -712,8 +425,8 @@ class Store:
             db.execute("UPDATE feeds SET notice = ? WHERE name = ?", (notice, feed))
             if alert is not None:
                 db.executemany(
-                    """INSERT OR IGNORE INTO outbox (key, rule, channel, payload, created_at)
-                       VALUES (?, ?, ?, ?, ?)""",
+                    """INSERT INTO outbox (key, rule, channel, payload, created_at)
+                       VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
                     [
                         (alert.key, alert.rule, ch, json.dumps(dict(alert.payload)), _ts(at))
                         for ch in alert.channels
@@ -751,20 +464,170 @@ class Store:
             )
         return out
 
+    # -- several daemons ------------------------------------------------------------------------
+
+    def claim_feeds(
+        self,
+        names: Iterable[str],
+        now: datetime,
+        *,
+        lease: timedelta,
+        owner: str,
+        limit: int = 1000,
+    ) -> list[FeedState]:
+        """Take the due feeds among ``names`` that no live lease holds, each under a new lease.
+
+        The lease runs on the database's clock and bumps the feed's lease generation, which the
+        poll's record must still match (:meth:`_release`): two daemons never poll a feed in the
+        same interval, and one paused past its lease cannot record a stale poll. Rows another
+        daemon is claiming this instant are skipped, not waited for. Oldest due first.
+        """
+        out: list[FeedState] = []
+        wanted = list(dict.fromkeys(names))
+        with self._tx() as db:
+            clock = self._db_now(now)
+            for chunk in _chunks(wanted, 500):
+                if len(out) >= limit:
+                    break
+                marks = ", ".join("?" * len(chunk))
+                rows = db.execute(
+                    f"""UPDATE feeds SET lease_owner = ?, lease_until = ?,
+                        lease_gen = lease_gen + 1
+                        WHERE name IN (SELECT name FROM feeds WHERE name IN ({marks})
+                          AND gone = 0 AND (next_poll_at IS NULL OR next_poll_at <= ?)
+                          AND (lease_until IS NULL OR lease_until <= ?)
+                          ORDER BY next_poll_at LIMIT ?{self._skip_locked})
+                        RETURNING {_FEED_COLS}""",
+                    (
+                        owner,
+                        clock + lease.total_seconds(),
+                        *chunk,
+                        _ts(now),
+                        clock,
+                        limit - len(out),
+                    ),
+                ).fetchall()
+                out.extend(map(_feed_row, rows))
+        out.sort(key=lambda s: (_ts(s.next_poll_at) or 0.0, s.name))
+        return out
+
+    def release_feed(self, feed: str, lease: int) -> None:
+        """Give a claimed feed back unpolled (the poll was skipped or crashed before a record)."""
+        with self._tx() as db:
+            db.execute(
+                """UPDATE feeds SET lease_owner = NULL, lease_until = NULL
+                   WHERE name = ? AND lease_gen = ?""",
+                (feed, lease),
+            )
+
+    @staticmethod
+    def _release(db: Conn, feed: str, lease: int | None) -> None:
+        """End a poll's lease as it is recorded; refuse the record if the lease passed on."""
+        if lease is None:
+            return
+        n = db.execute(
+            """UPDATE feeds SET lease_owner = NULL, lease_until = NULL
+               WHERE name = ? AND lease_gen = ?""",
+            (feed, lease),
+        ).rowcount
+        if n == 0:
+            raise StaleLeaseError(
+                f"feed {feed!r}: its lease passed to another daemon while this one polled; "
+                "the poll is not recorded"
+            )
+
+    def claim_alerts(
+        self, now: datetime, *, lease: timedelta, owner: str, limit: int = 1000
+    ) -> list[PendingAlert]:
+        """Take the alerts due now that no other daemon holds, oldest first.
+
+        A claim keeps other daemons off an alert while this one sends it; a daemon killed
+        mid-send leaves it to another once the claim runs out (at most one duplicate). The
+        claimer keeps what it claimed before (an alert waiting for a digest) without waiting.
+        """
+        with self._tx() as db:
+            clock = self._db_now(now)
+            rows = db.execute(
+                f"""UPDATE outbox SET claim_owner = ?, claim_until = ?
+                    WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL
+                      AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+                      AND (claim_until IS NULL OR claim_until <= ? OR claim_owner = ?)
+                      ORDER BY id LIMIT ?{self._skip_locked})
+                    RETURNING {_OUTBOX_COLS}""",
+                (owner, clock + lease.total_seconds(), _ts(now), clock, owner, limit),
+            ).fetchall()
+        return sorted(map(_outbox_row, rows), key=lambda a: a.id)
+
+    def run_job(self, name: str, now: datetime, *, every: timedelta, owner: str) -> bool:
+        """Whether this daemon runs the periodic job ``name`` now: true for one daemon of the
+        group once per ``every`` (it last ran, anywhere, that long ago or never)."""
+        with self._tx() as db:
+            n = db.execute(
+                """INSERT INTO jobs (name, last_run_at, owner) VALUES (?, ?, ?)
+                   ON CONFLICT (name) DO UPDATE SET last_run_at = excluded.last_run_at,
+                   owner = excluded.owner WHERE jobs.last_run_at <= ?""",
+                (name, _ts(now), owner, _ts(now - every)),
+            ).rowcount
+        return bool(n)
+
+    @contextmanager
+    def story_lock(self, rules: Iterable[str]) -> Iterator[None]:
+        """One transaction in which story decisions for ``rules`` are this daemon's alone.
+
+        Other daemons deciding for any of these rules wait until it commits (PostgreSQL
+        advisory locks, taken in sorted order so two daemons never deadlock). Inside it, read
+        the members others recorded (:meth:`story_members_after`), decide, and record: every
+        store call made inside joins the transaction.
+        """
+        with self._tx():
+            self._lock_rules(sorted(set(rules)))
+            yield
+
+    def story_members_after(
+        self, after: dict[str, int], rules: Iterable[str]
+    ) -> list[tuple[int, StoryMember]]:
+        """Members of ``rules`` recorded after the sequence numbers in ``after`` (per rule),
+        with their sequence numbers, in commit order. ``after`` is advanced in place."""
+        out: list[tuple[int, StoryMember]] = []
+        for rule in sorted(set(rules)):
+            rows = self._db.execute(
+                f"""SELECT {self._seq}, {_MEMBER_COLS} FROM story_members
+                    WHERE rule = ? AND {self._seq} > ? ORDER BY {self._seq}""",
+                (rule, after.get(rule, 0)),
+            ).fetchall()
+            for r in rows:
+                out.append((int(r[0]), _member_row(r[1:])))
+            if rows:
+                after[rule] = int(rows[-1][0])
+        return out
+
+    def story_cursor(self, rules: Iterable[str]) -> dict[str, int]:
+        """The latest member sequence number of each rule: where catching up starts."""
+        out: dict[str, int] = {}
+        for rule in sorted(set(rules)):
+            row = self._db.execute(
+                f"SELECT max({self._seq}) FROM story_members WHERE rule = ?", (rule,)
+            ).fetchone()
+            out[rule] = int(row[0] or 0)
+        return out
+
     # -- the daemon -----------------------------------------------------------------------------
 
     def writable(self) -> str | None:
         """None when a write transaction can start now, else why not (``/healthz``)."""
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("ROLLBACK")
-        except sqlite3.Error as e:
+            with self._tx() as db:
+                db.execute("DELETE FROM jobs WHERE 1 = 0")
+        except self._errors as e:
             return f"state not writable: {e}"
         return None
 
     def daemon_started(self, pid: int, host: str, at: datetime) -> None:
+        """This daemon's row; an earlier run's row on the same host is replaced (several hosts
+        may share a PostgreSQL state, each with its own row)."""
+        self._host = host
         with self._tx() as db:
-            db.execute("DELETE FROM daemon WHERE host = ?", (host,))  # an earlier run's row
+            db.execute("DELETE FROM daemon WHERE host = ?", (host,))
             db.execute(
                 "INSERT INTO daemon (pid, host, started_at, config_loaded_at) VALUES (?, ?, ?, ?)",
                 (pid, host, _ts(at), _ts(at)),
@@ -776,17 +639,23 @@ class Store:
             db.execute(
                 """UPDATE daemon SET reload_at = ?, reload_result = ?,
                    config_loaded_at = CASE WHEN ? THEN ? ELSE config_loaded_at END
-                   WHERE pid = ?""",
-                (_ts(at), result[:500], applied, _ts(at), pid),
+                   WHERE pid = ? AND host = ?""",
+                (_ts(at), result[:500], applied, _ts(at), pid, self._host),
             )
 
     def daemon_ticked(self, pid: int, at: datetime) -> None:
         with self._tx() as db:
-            db.execute("UPDATE daemon SET last_tick_at = ? WHERE pid = ?", (_ts(at), pid))
+            db.execute(
+                "UPDATE daemon SET last_tick_at = ? WHERE pid = ? AND host = ?",
+                (_ts(at), pid, self._host),
+            )
 
     def daemon_stopped(self, pid: int, at: datetime) -> None:
         with self._tx() as db:
-            db.execute("UPDATE daemon SET stopped_at = ? WHERE pid = ?", (_ts(at), pid))
+            db.execute(
+                "UPDATE daemon SET stopped_at = ? WHERE pid = ? AND host = ?",
+                (_ts(at), pid, self._host),
+            )
 
     def daemon_info(self) -> dict[str, Any] | None:
         """The latest daemon's row (``status`` shows it), or None if none ever ran."""
@@ -825,7 +694,7 @@ class Store:
         """Members that joined since ``since`` (of one rule, or all), oldest first."""
         rows = self._db.execute(
             f"""SELECT {_MEMBER_COLS} FROM story_members WHERE joined_at >= ?
-                AND (? IS NULL OR rule = ?) ORDER BY joined_at, rowid""",
+                AND (? IS NULL OR rule = ?) ORDER BY joined_at, {self._seq}""",
             (_ts(since), rule, rule),
         ).fetchall()
         return [_member_row(r) for r in rows]
@@ -833,7 +702,7 @@ class Store:
     def members_of(self, rule: str, story: str) -> list[StoryMember]:
         rows = self._db.execute(
             f"""SELECT {_MEMBER_COLS} FROM story_members WHERE rule = ? AND story = ?
-                ORDER BY joined_at, rowid""",
+                ORDER BY joined_at, {self._seq}""",
             (rule, story),
         ).fetchall()
         return [_member_row(r) for r in rows]
@@ -841,8 +710,8 @@ class Store:
     def story_outlets(self, rule: str, story: str) -> tuple[str, ...]:
         """Every outlet that carried a story, first report first."""
         rows = self._db.execute(
-            """SELECT COALESCE(source, feed) FROM story_members WHERE rule = ? AND story = ?
-               ORDER BY joined_at, rowid""",
+            f"""SELECT COALESCE(source, feed) FROM story_members WHERE rule = ? AND story = ?
+               ORDER BY joined_at, {self._seq}""",
             (rule, story),
         ).fetchall()
         return tuple(dict.fromkeys(str(r[0]) for r in rows))
@@ -860,8 +729,8 @@ class Store:
                 continue
             outlets: dict[bool, list[str]] = {True: [], False: []}
             for outlet, announced in self._db.execute(
-                """SELECT COALESCE(source, feed), announced FROM story_members WHERE rule = ?
-                   AND story = ? ORDER BY joined_at, rowid""",
+                f"""SELECT COALESCE(source, feed), announced FROM story_members WHERE rule = ?
+                   AND story = ? ORDER BY joined_at, {self._seq}""",
                 (rule, story),
             ):
                 outlets[bool(announced)].append(str(outlet))
@@ -907,7 +776,7 @@ class Store:
     # of recent items. Portable SQL (SQLite and PostgreSQL run the same statements).
 
     @staticmethod
-    def _record_recent(db: sqlite3.Connection, items: Sequence[RecentItem]) -> None:
+    def _record_recent(db: Conn, items: Sequence[RecentItem]) -> None:
         db.executemany(
             """INSERT INTO recent_items (key, seen_at, feed, title, summary, source, source_url,
                link, published_at, lang, related, words) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -1053,7 +922,7 @@ class Store:
         """Undelivered alerts, oldest first: those still queued, or (``dead``) given up."""
         rows = self._db.execute(
             f"""SELECT {_OUTBOX_COLS} FROM outbox WHERE sent_at IS NULL
-                AND (dead_at IS NOT NULL) = ? ORDER BY id LIMIT ?""",
+                AND (dead_at IS NOT NULL) = (? = 1) ORDER BY id LIMIT ?""",
             (int(dead), limit),
         ).fetchall()
         return [_outbox_row(r) for r in rows]
@@ -1124,7 +993,7 @@ class Store:
         with self._tx() as db:
             db.executemany(
                 """UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_attempt_at = ?,
-                   last_error = NULL, batch = ? WHERE id = ?""",
+                   last_error = NULL, batch = ?, claim_until = NULL WHERE id = ?""",
                 [(_ts(at), _ts(at), batch, i) for i in ids],
             )
 
@@ -1147,8 +1016,8 @@ class Store:
         with self._tx() as db:
             if notice is not None:
                 db.executemany(
-                    """INSERT OR IGNORE INTO outbox (key, rule, channel, payload, created_at)
-                       VALUES (?, ?, ?, ?, ?)""",
+                    """INSERT INTO outbox (key, rule, channel, payload, created_at)
+                       VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
                     [
                         (notice.key, notice.rule, ch, json.dumps(dict(notice.payload)), _ts(at))
                         for ch in notice.channels
@@ -1156,7 +1025,8 @@ class Store:
                 )
             db.execute(
                 """UPDATE outbox SET attempts = attempts + 1, last_attempt_at = ?, last_error = ?,
-                   done = ?, next_attempt_at = ?, dead_at = ? WHERE id = ?""",
+                   done = ?, next_attempt_at = ?, dead_at = ?, claim_until = NULL
+                   WHERE id = ?""",
                 (
                     _ts(at),
                     error[:1000],
@@ -1180,7 +1050,7 @@ class Store:
         message of its own (a suppressed repeat, or one named in a follow-up)."""
         out: list[dict[str, Any]] = []
         rows = self._db.execute(
-            """SELECT key, rule, group_concat(channel, ','), min(sent_at), payload FROM outbox
+            f"""SELECT key, rule, {self._concat}(channel, ','), min(sent_at), payload FROM outbox
                WHERE sent_at >= ? AND rule != 'ops' AND (? IS NULL OR rule = ?)
                GROUP BY key, rule""",
             (_ts(since), rule, rule),
@@ -1238,7 +1108,7 @@ class Store:
 _FEED_COLS = (
     "name, config_url, url, etag, last_modified, first_polled_at, next_poll_at, not_before, "
     "last_attempt_at, last_success_at, last_status, last_error, failures, backoff_seconds, "
-    "last_new_item_at, gone, notice, body_hash, rules_fingerprint, ttl_seconds"
+    "last_new_item_at, gone, notice, body_hash, rules_fingerprint, ttl_seconds, lease_gen"
 )
 
 
@@ -1264,6 +1134,7 @@ def _feed_row(r: Sequence[Any]) -> FeedState:
         body_hash=r[17],
         rules_fingerprint=r[18],
         ttl=None if r[19] is None else timedelta(seconds=r[19]),
+        lease=int(r[20]),
     )
 
 
