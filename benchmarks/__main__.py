@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     "dedup_speed": _module("dedup_speed"),
     "urls": _module("urls"),
     "latency": _module("latency"),
+    "preview": _module("preview"),
 }
 
 

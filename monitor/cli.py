@@ -4,8 +4,8 @@ Exit codes are a contract with users' scripts (documented in the README):
 
 - 0  success (``grep``: something matched)
 - 1  ``once``: a feed or a delivery failed (nothing is lost; the log says which);
-     ``grep``: nothing matched; ``notify-test``: a URL refused the message
-- 2  usage error; ``grep``: any error
+     ``grep``, ``backtest``: nothing matched; ``notify-test``: a URL refused the message
+- 2  usage error (``backtest``: a query that does not parse); ``grep``: any error
 - 75 another news-monitor holds the state file (EX_TEMPFAIL: try again later)
 - 78 configuration error (EX_CONFIG), so systemd does not restart-loop on it
 
@@ -84,6 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
     hi.add_argument("--rule", help="only this rule's entries")
     hi.add_argument("--since", default="2d", help="how far back (default 2d; e.g. 6h, 1w)")
     hi.add_argument("--json", action="store_true", help="one JSON object per entry")
+
+    bt = sub.add_parser(
+        "backtest",
+        help="what a query would have matched among the recent items, grouped by story",
+    )
+    bt.add_argument("query")
+    bt.add_argument(
+        "--since",
+        help="how far back (default: all the items kept, web.keep_items; e.g. 6h, 3d)",
+    )
+    bt.add_argument("--json", action="store_true", help="one JSON object per story")
 
     ob = sub.add_parser("outbox", help="list, retry or drop alerts waiting for delivery")
     obs = ob.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
@@ -164,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_outbox(config, args)
         if args.command == "history":
             return cmd_history(config, args)
+        if args.command == "backtest":
+            return cmd_backtest(config, args)
         if args.command == "notify-test":
             return cmd_notify_test(config, args.channel)
         if args.command == "once":
@@ -456,6 +469,94 @@ def cmd_history(config: Config, args: argparse.Namespace) -> int:
         if e["kind"] == "suppressed":
             print(f"{'':30}joined {e['story_title']!r} ({e['similarity']:.2f}, {e['reason']})")
     return EXIT_OK if entries else EXIT_FAILED
+
+
+# -- backtest ---------------------------------------------------------------------------------
+
+
+def cmd_backtest(config: Config, args: argparse.Namespace) -> int:
+    """What a query would have matched, as stories; exit 0 if anything, 1 if nothing, 2 on a
+    bad query. Reads the state without the lock, records and sends nothing."""
+    from monitor.config import format_duration, parse_duration
+    from monitor.rules import QueryError, parse_query
+    from monitor.web.backtest import backtest
+
+    keep = config.web.keep_items
+    try:
+        span = keep if args.since is None else parse_duration(args.since)
+    except ValueError as err:
+        print(f"news-monitor: --since: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if span > keep:
+        print(
+            f"news-monitor: items are kept for {format_duration(keep)} (web.keep_items): "
+            f"searching those, not {format_duration(span)}",
+            file=sys.stderr,
+        )
+        span = keep
+    try:
+        query = parse_query(args.query, config.aliases)
+    except QueryError as err:
+        print(str(err), file=sys.stderr)
+        print(f"  {args.query}\n  {' ' * (err.column - 1)}^", file=sys.stderr)
+        return EXIT_USAGE
+    now = datetime.now(UTC)
+    with _open_store(config, readonly=True) as store:
+        result = backtest(
+            store,
+            query,
+            since=now - span,
+            window=config.dedup.window,
+            threshold=config.dedup.similarity,
+        )
+    for story in result.stories:
+        if args.json:
+            print(json.dumps(_backtest_record(story), ensure_ascii=False))
+            continue
+        _print_backtest_story(story, config)
+    more = " (the newest shown; more matched)" if result.truncated else ""
+    print(
+        f"{result.matched} of {result.searched} items since "
+        f"{result.since.astimezone(config.timezone):%Y-%m-%d %H:%M %Z} matched, in "
+        f"{len(result.stories)} stories{more}",
+        file=sys.stderr,
+    )
+    return EXIT_OK if result.matched else EXIT_FAILED
+
+
+def _backtest_match(m: Any) -> dict[str, Any]:
+    return {
+        "title": m.item.title,
+        "link": m.item.link,
+        "source": m.item.source,
+        "feed": m.item.feed,
+        "seen": _iso(m.item.seen_at),
+        "published": _iso(m.item.published_at),
+        "matched": list(m.terms),
+    }
+
+
+def _backtest_record(story: Any) -> dict[str, Any]:
+    members = []
+    for m in story.members:
+        members.append(
+            {**_backtest_match(m), "similarity": round(m.similarity, 2), "reason": m.reason}
+        )
+    return {**_backtest_match(story.first), "outlets": list(story.outlets), "members": members}
+
+
+def _print_backtest_story(story: Any, config: Config) -> None:
+    first = story.first
+    when = first.item.seen_at.astimezone(config.timezone)
+    print(first.item.title)
+    print(f"    {first.item.link or '-'}")
+    print(
+        f"    {when:%Y-%m-%d %H:%M}  {first.item.source or first.item.feed}  "
+        f"matched: {', '.join(first.terms)}"
+    )
+    for m in story.members:
+        print(f"  + {m.similarity:.2f}  {m.item.title}  ({m.item.source or m.item.feed})")
+        print(f"          {m.item.link or '-'}\n          {m.reason}")
 
 
 # -- outbox -----------------------------------------------------------------------------------

@@ -102,6 +102,9 @@ def _fmt(d: timedelta) -> str:
     return f"{seconds}s"
 
 
+format_duration = _fmt
+
+
 def _bounded(seconds: float) -> timedelta:
     # Beyond ten years nothing is meaningful, and date arithmetic would overflow at run time.
     if seconds > MAX_DURATION.total_seconds():
@@ -409,10 +412,7 @@ class MetricsSettings(_Model):
         host = host.strip("[]")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"expected HOST:PORT, e.g. 127.0.0.1:9464 (got {v!r})")
-        if host not in ("127.0.0.1", "::1", "localhost"):
-            # Metrics and health are for this machine (or a local agent) until the listener
-            # can ask for a token: never published on a network by accident.
-            raise ValueError(f"must listen on loopback (127.0.0.1, ::1 or localhost), not {host!r}")
+        # Beyond loopback only with a token: checked with ``web.token_file`` (_check_listener).
         return v
 
     @property
@@ -422,6 +422,29 @@ class MetricsSettings(_Model):
     @property
     def port(self) -> int:
         return int(self.listen.rpartition(":")[2])
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+MIN_TOKEN_CHARS = 16
+
+
+class WebSettings(_Model):
+    """``web:``: the web view on the ``metrics:`` listener, and the recent items it searches."""
+
+    token_file: str | None = None  # a bearer token every request must carry
+    keep_items: Duration = timedelta(days=7)  # how long items are kept for /preview, backtest
+    max_items: int = Field(default=200_000, ge=1000, le=5_000_000)
+
+    @field_validator("keep_items")
+    @classmethod
+    def _keep(cls, v: timedelta) -> timedelta:
+        if not timedelta(hours=1) <= v <= timedelta(days=90):
+            raise ValueError(f"must be between 1h and 90d (got {_fmt(v)})")
+        return v
 
 
 class DeliverySettings(_Model):
@@ -491,6 +514,7 @@ class MonitorFile(_Model):
     delivery: DeliverySettings = DeliverySettings()
     templates: str | None = None  # a directory of email templates over the packaged ones
     metrics: MetricsSettings | None = None
+    web: WebSettings = WebSettings()
     channels: dict[Name, ChannelConfig] = {}
     ops: Name | None = None
     feeds: tuple[FeedConfig, ...] = ()
@@ -615,6 +639,15 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Web:
+    """``web:`` resolved: the token read from ``token_file`` (None: no token asked)."""
+
+    token: str | None = field(default=None, repr=False)
+    keep_items: timedelta = timedelta(days=7)
+    max_items: int = 200_000
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     state_path: Path  # the SQLite file (also when unused: ``state_url`` wins)
@@ -633,6 +666,7 @@ class Config:
     policies: Mapping[str, ChannelPolicy] = field(default_factory=dict)  # per channel
     templates: Path | None = None  # email template overrides, checked while loading
     metrics: MetricsSettings | None = None  # the /metrics and /healthz listener, if on
+    web: Web = field(default_factory=Web)  # the web view on that listener
     # Values that came from ${VAR}: the logger scrubs them from every event.
     secrets: frozenset[str] = field(default=frozenset())
     state_url: str | None = None  # a postgresql:// state shared by several daemons
@@ -871,6 +905,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         raise ConfigError("the config must be a mapping of keys", file=str(path), line=1, col=1)
     load = _Load(doc, doc.validate(MonitorFile), path.parent, env)
     _check_channels(load)
+    web = _web(load)
     templates = _templates(load)
     feeds = _feeds(load)
     _add_aliases(load, doc, load.main.aliases)
@@ -897,6 +932,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         policies={n: _policy(v, ZoneInfo(main.timezone)) for n, v in main.channels.items()},
         templates=templates,
         metrics=main.metrics,
+        web=web,
         ops=main.ops,
         feeds=tuple(feeds),
         rules=tuple(rules),
@@ -950,6 +986,45 @@ def _check_channels(load: _Load) -> None:
                 problem = notify.validate_url(apprise_url)
             if problem:
                 load.errors.append(doc.position([*where, i]).error(f"channel {cname!r}: {problem}"))
+
+
+def _web(load: _Load) -> Web:
+    """``web:`` with its token read; a listener beyond loopback only with a token.
+
+    The web view shows what the watchlists caught and the feeds' errors, and ``/metrics`` the
+    feed names: published on a network, all of it needs a token (compared in constant time).
+    """
+    settings = load.main.web
+    token = None
+    if settings.token_file is not None:
+        path = Path(settings.token_file).expanduser()
+        path = path if path.is_absolute() else load.base / path
+        where = load.doc.position(["web", "token_file"])
+        try:
+            token = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+            load.errors.append(where.error(f"web.token_file: cannot read {str(path)!r}: {reason}"))
+        else:
+            if len(token) < MIN_TOKEN_CHARS or any(c.isspace() for c in token):
+                load.errors.append(
+                    where.error(
+                        f"web.token_file: the token must be at least {MIN_TOKEN_CHARS} "
+                        "characters without spaces (e.g. `openssl rand -hex 32`)"
+                    )
+                )
+                token = None
+            else:
+                load.secrets.add(token)
+    metrics = load.main.metrics
+    if metrics is not None and not metrics.loopback and settings.token_file is None:
+        load.errors.append(
+            load.doc.position(["metrics", "listen"]).error(
+                f"must listen on loopback (127.0.0.1, ::1 or localhost), not {metrics.host!r}, "
+                "unless web.token_file is set"
+            )
+        )
+    return Web(token=token, keep_items=settings.keep_items, max_items=settings.max_items)
 
 
 def _templates(load: _Load) -> Path | None:

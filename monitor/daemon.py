@@ -193,6 +193,7 @@ class Daemon:
                 settings.port,
                 store=lambda: self.monitor.store,
                 healthy=self._health_problem,
+                config=lambda: self.monitor.config,
             )
         except OSError as e:
             log.error("metrics_listen_failed", listen=settings.listen, error=str(e))
@@ -422,6 +423,8 @@ class Daemon:
         ):
             return
         removed = await off_loop(m.store.prune, now, m.config.defaults.retention)
+        web = m.config.web
+        removed += await off_loop(m.store.prune_recent, now, web.keep_items, web.max_items)
         log.info("state_pruned", removed=removed)
 
     async def _reload(self) -> None:

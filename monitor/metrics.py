@@ -1,6 +1,7 @@
 """Metrics and health over HTTP: Prometheus ``/metrics`` and ``/healthz`` (aiohttp.web).
 
-Off unless ``metrics:`` is set; then it listens on 127.0.0.1:9464 (loopback only). Counters
+Off unless ``metrics:`` is set; then it listens on 127.0.0.1:9464 (beyond loopback only with
+``web.token_file``), and serves the web view (``monitor.web``) too. Counters
 live in a registry of their own, incremented by the poll path, delivery and the daemon; what
 the state knows (queue depth, dead letters, each feed's last success) is read from the store
 at scrape time, so it is never stale and costs nothing between scrapes.
@@ -22,6 +23,7 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from monitor.config import Config
     from monitor.store import Store
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "REGISTRY",
     "RELOAD_FAILURES",
     "SUPPRESSED",
+    "build_app",
     "start_server",
 ]
 
@@ -93,14 +96,13 @@ class StateCollector(Collector):
         yield last
 
 
-async def start_server(
-    host: str,
-    port: int,
+def build_app(
     *,
     store: Callable[[], Store],
     healthy: Callable[[], str | None],
-) -> web.AppRunner:
-    """Serve ``/metrics`` and ``/healthz``; ``healthy()`` returns None or what is wrong."""
+    config: Callable[[], Config] | None = None,
+) -> web.Application:
+    """``/metrics`` and ``/healthz``, and with ``config`` the web view (``monitor.web``)."""
     from aiohttp import web
 
     registry = CollectorRegistry()
@@ -119,7 +121,29 @@ async def start_server(
     app = web.Application()
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
-    runner = web.AppRunner(app, access_log=None)
+    if config is not None:
+        from monitor.web.app import setup
+
+        setup(app, config)
+    return app
+
+
+async def start_server(
+    host: str,
+    port: int,
+    *,
+    store: Callable[[], Store],
+    healthy: Callable[[], str | None],
+    config: Callable[[], Config] | None = None,
+) -> web.AppRunner:
+    """Serve ``/metrics``, ``/healthz`` and the web view; ``healthy()`` returns None or what is
+    wrong."""
+    from aiohttp import web
+
+    from monitor.web.app import MAX_REQUEST_LINE
+
+    app = build_app(store=store, healthy=healthy, config=config)
+    runner = web.AppRunner(app, access_log=None, max_line_size=MAX_REQUEST_LINE)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

@@ -34,13 +34,17 @@ from monitor.dedup.stories import Candidate, Member, StoryBook, evidence_of
 from monitor.delivery import message_to_payload
 from monitor.fetch import Fetched, Fetcher, FetchFailed, FetchLimits, NotModified, Validators
 from monitor.health import assess, notice
+from monitor.normalize import fold, folded_words
 from monitor.notify import AlertMessage
 from monitor.parse import FeedItem, ParsedFeed, ParseError, discover_feeds, parse_feed
 from monitor.rules import RuleMatch, RuleSet
 from monitor.store import (
+    MAX_RECENT_SUMMARY,
+    MAX_RECENT_TITLE,
     FeedState,
     NewAlert,
     PollRecord,
+    RecentItem,
     SeenRecord,
     SeenUpdate,
     StaleLeaseError,
@@ -99,6 +103,46 @@ def matched_terms(match: RuleMatch, fields: Mapping[str, str]) -> tuple[str, ...
         if text and text.casefold() not in {t.casefold() for t in out}:
             out.append(text)
     return tuple(out)
+
+
+def recent_item(key: str, item: FeedItem, seen_at: datetime) -> RecentItem:
+    """An item as kept for the web view's preview and ``backtest`` (texts capped as stored)."""
+    item = dataclasses.replace(
+        item, title=item.title[:MAX_RECENT_TITLE], summary=item.summary[:MAX_RECENT_SUMMARY]
+    )
+    words = dict.fromkeys(
+        w for text in item_fields(item).values() for w in folded_words(fold(text))
+    )
+    return RecentItem(
+        key=key,
+        feed=item.feed,
+        title=item.title,
+        summary=item.summary,
+        source=item.source,
+        source_url=item.source_url,
+        link=item.link,
+        published_at=item.published,
+        lang=item.lang,
+        related=item.related,
+        seen_at=seen_at,
+        words=f" {' '.join(words)} ",
+    )
+
+
+def recent_feed_item(r: RecentItem) -> FeedItem:
+    """A recent item as the parse stage handed it on, for matching and story evidence."""
+    return FeedItem(
+        id=r.key,
+        link=r.link,
+        title=r.title,
+        summary=r.summary,
+        published=r.published_at,
+        source=r.source,
+        source_url=r.source_url,
+        feed=r.feed,
+        lang=r.lang,
+        related=r.related,
+    )
 
 
 def item_evidence(item: FeedItem) -> Evidence:
@@ -628,6 +672,7 @@ class Poller:
             )
 
         def record(plan: Plan) -> PollRecord:
+            new = {u.key for u in plan.seen}
             return PollRecord(
                 feed=feed.name,
                 at=now,
@@ -648,6 +693,7 @@ class Poller:
                 followups=plan.followups,
                 problem=parsed.problem,
                 lease=lease,
+                recent=[recent_item(k.key, k.item, now) for k in keyed if k.key in new],
             )
 
         def decide() -> Plan:

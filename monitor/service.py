@@ -136,6 +136,8 @@ class Monitor:
         if not dry_run:
             # `once` is run by cron for months too: it prunes like the daemon does.
             self.store.prune(self.clock(), self.config.defaults.retention)
+            web = self.config.web
+            self.store.prune_recent(self.clock(), web.keep_items, web.max_items)
         if dry_run:
             report.dry_run_messages[:0] = [
                 payload_to_message(p.payload) for p in self.store.pending_alerts(None)

@@ -44,7 +44,7 @@ def poll(feed: str, at: datetime, seen=(), again=(), hits=(), alerts=()) -> Poll
 
 def test_migrates_and_reopens(open_state: Opener) -> None:
     store = open_state()
-    assert store.schema_version == SCHEMA_VERSION == 5
+    assert store.schema_version == SCHEMA_VERSION == 6
     store.close()
     store = open_state()
     assert store.schema_version == SCHEMA_VERSION
@@ -254,3 +254,53 @@ def test_lock_is_exclusive_and_released_when_the_holder_dies(tmp_path: Path) -> 
     lock = StateLock(state)
     lock.acquire()  # the kernel released the dead holder's lock
     lock.release()
+
+
+# -- web view: recent items and a rule's hits, on both backends ---------------------------------
+
+
+def test_recent_items_for_the_preview(open_state: Opener) -> None:
+    from monitor.parse import FeedItem
+    from monitor.poll import recent_item
+    from monitor.store import StoryMember
+    from monitor.web.backtest import like_patterns
+
+    store = open_state()
+    store.sync_feeds([("f", "https://example.org/rss")], T0)
+
+    def item(n: int, title: str) -> Any:
+        fi = FeedItem(f"i{n}", f"https://e.example/{n}", title, "", None, "Pub", None, "f", "id")
+        return recent_item(f"k{n}", fi, T0 + timedelta(minutes=n))
+
+    recent = [item(0, "Gempa guncang Bali"), item(1, "Gémpa 100% a_b"), item(2, "Cuaca Bali")]
+    member = StoryMember(
+        "r", "k0", "k0", "Gempa guncang Bali", None, (), "Pub", None, "f", None, T0, None,
+        "first", True,
+    )  # fmt: skip
+    seen = [SeenUpdate(r.key, "f", r.title, None, T0) for r in recent]
+    record = dataclasses.replace(
+        poll("f", T0, seen=seen, hits=[("k0", "r"), ("k1", "r")]),
+        recent=recent,
+        story_members=[member],
+    )
+    store.record_poll(record)
+    store.record_poll(record)  # again: nothing twice
+    assert store.recent_span(T0 - timedelta(days=1)) == (3, T0)
+    assert [r.key for r in store.recent_items(T0)] == ["k2", "k1", "k0"]  # newest first
+    got = store.recent_items(T0, like_patterns([" gempa "]))
+    assert [r.key for r in got] == ["k1", "k0"]  # folded: "Gémpa" is "gempa"
+    assert got[0].words == " gempa 100 a b pub e example f id "  # source: publisher, domain
+    assert [r.key for r in store.recent_items(T0, like_patterns(["%", "_"]))] == []
+    assert [r.key for r in store.recent_items(T0, like_patterns([" cuac"]))] == ["k2"]
+    assert store.recent_items(T0, []) == []
+    assert sorted(k for k, _ in store.recent_words(T0)) == ["k0", "k1", "k2"]
+    assert [r.key for r in store.recent_by_keys(["k0", "k2", "nope"])] == ["k2", "k0"]
+    hits = store.rule_hits_of("r", T0 - timedelta(days=1))
+    assert [(h.key, h.story, h.title, h.link) for h in hits] == [
+        ("k0", "k0", "Gempa guncang Bali", "https://e.example/0"),
+        ("k1", "k1", "Gémpa 100% a_b", "https://e.example/1"),  # no story: its own
+    ]
+    assert store.prune_recent(T0, timedelta(days=7), 2) == 1  # the oldest beyond 2
+    assert [r.key for r in store.recent_items(T0)] == ["k2", "k1"]
+    assert store.prune_recent(T0 + timedelta(days=8), timedelta(days=7), 1000) == 2
+    assert store.recent_span(T0 - timedelta(days=1)) == (0, None)

@@ -5,7 +5,17 @@ A query such as ``"Kim Jong Un" AND (Putin OR Rusia*) -sport`` is parsed into an
 the rules whose required words occur in it. Each match says which terms hit and where.
 """
 
-from monitor.rules.compile import Hit, RuleMatch, RuleSet
+from monitor.rules.compile import Hit, RequiredKeys, RuleMatch, RuleSet, required_keys
 from monitor.rules.syntax import FIELDS, Query, QueryError, parse_query
 
-__all__ = ["FIELDS", "Hit", "Query", "QueryError", "RuleMatch", "RuleSet", "parse_query"]
+__all__ = [
+    "FIELDS",
+    "Hit",
+    "Query",
+    "QueryError",
+    "RequiredKeys",
+    "RuleMatch",
+    "RuleSet",
+    "parse_query",
+    "required_keys",
+]

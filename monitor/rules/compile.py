@@ -20,7 +20,7 @@ from rapidfuzz.distance import Levenshtein
 from monitor.normalize import fold_with_offsets, folded_words, tokenize_folded
 from monitor.rules.syntax import FIELDS, TEXT_FIELDS, And, Near, Node, Not, Query, Term
 
-__all__ = ["Hit", "RuleMatch", "RuleSet"]
+__all__ = ["Hit", "RequiredKeys", "RuleMatch", "RuleSet", "required_keys"]
 
 _WORD_CACHE_LIMIT = 200_000
 # Fuzzy terms up to this length are indexed by their deletion variants (at most ~300 for 24
@@ -390,6 +390,48 @@ class _KeyChooser:
         if isinstance(node, And):
             return self.best([self.keys(c) for c in node.children])
         return _union([self.keys(c) for c in node.children])
+
+
+@dataclass(frozen=True)
+class RequiredKeys:
+    """Folded strings one of which every item matching a query contains (see required_keys)."""
+
+    words: frozenset[str]  # a whole word
+    prefixes: frozenset[str]  # the start of a word
+    pieces: frozenset[str]  # a substring of a word (fuzzy terms)
+
+
+class _StoredKeys(_KeyChooser):
+    """The index's choice, with a fuzzy term keyed by substrings instead of deletion variants.
+
+    Split a word into k + 1 pieces: a word within k edits of it still holds one of them whole,
+    since each edit touches at most one piece. A substring test is what a stored row allows.
+    """
+
+    def term(self, t: Term) -> _Keys:
+        if not t.fuzzy:
+            return super().term(t)
+        w, k = t.words[0], t.fuzzy
+        size = max(1, len(w) // (k + 1))
+        starts = [i * size for i in range(k + 1)]
+        pieces = [w[a:b] for a, b in zip(starts, [*starts[1:], len(w)], strict=True)]
+        return frozenset(("s", p) for p in pieces if p)
+
+
+def required_keys(query: Query) -> RequiredKeys | None:
+    """What an item must contain to match ``query``: one of these words, prefixes or pieces.
+
+    The keys the :class:`RuleSet` index uses for the query (fuzzy terms by substrings), for
+    searching stored items: a row whose words hold none of them cannot match. None when the
+    query has no such keys (it is evaluated for every item): every row must be read.
+    """
+    keys = _StoredKeys([query]).keys(query.root)
+    if keys is None:
+        return None
+    by_kind: dict[str, set[str]] = {"w": set(), "p": set(), "s": set()}
+    for kind, key in keys:
+        by_kind[kind].add(key)
+    return RequiredKeys(frozenset(by_kind["w"]), frozenset(by_kind["p"]), frozenset(by_kind["s"]))
 
 
 def deletions(word: str, k: int) -> set[str]:

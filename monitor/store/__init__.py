@@ -29,21 +29,33 @@ from monitor.store.records import (
     NewAlert,
     PendingAlert,
     PollRecord,
+    RecentItem,
+    RuleHit,
     SeenRecord,
     SeenUpdate,
     StateLock,
     StoryInfo,
     StoryMember,
 )
-from monitor.store.sql import SCHEMA_VERSION, SqlStore, StaleLeaseError
+from monitor.store.sql import (
+    MAX_RECENT_SUMMARY,
+    MAX_RECENT_TITLE,
+    SCHEMA_VERSION,
+    SqlStore,
+    StaleLeaseError,
+)
 from monitor.store.sqlite import SqliteStore
 
 __all__ = [
+    "MAX_RECENT_SUMMARY",
+    "MAX_RECENT_TITLE",
     "SCHEMA_VERSION",
     "FeedState",
     "NewAlert",
     "PendingAlert",
     "PollRecord",
+    "RecentItem",
+    "RuleHit",
     "SeenRecord",
     "SeenUpdate",
     "SqlStore",
@@ -186,6 +198,21 @@ class Store(Protocol):
     ) -> dict[tuple[str, str], StoryInfo]: ...
 
     def prune(self, now: datetime, retention: timedelta) -> int: ...
+
+    # the web view (``monitor.web``): recent items for the preview, a rule's hits by story
+    def recent_items(
+        self, since: datetime, patterns: Sequence[str] | None = None
+    ) -> list[RecentItem]: ...
+
+    def recent_words(self, since: datetime) -> list[tuple[str, str]]: ...
+
+    def recent_by_keys(self, keys: Sequence[str]) -> list[RecentItem]: ...
+
+    def recent_span(self, since: datetime) -> tuple[int, datetime | None]: ...
+
+    def prune_recent(self, now: datetime, keep: timedelta, max_items: int) -> int: ...
+
+    def rule_hits_of(self, rule: str, since: datetime, limit: int = 500) -> list[RuleHit]: ...
 
     def pending_alerts(
         self, now: datetime | None = None, limit: int = 1000

@@ -162,6 +162,27 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (host, pid)
     );
     """,
+    # 6: recent items for the web view's /preview and `backtest`: what a query would have
+    # matched. Bounded by ``web.keep_items`` and ``web.max_items`` (prune_recent). ``words`` is
+    # the folded words of every field, space-separated with a space at each end, so that a
+    # query's index keys become LIKE patterns and most rows are never read into Python.
+    """
+    CREATE TABLE recent_items (
+        key          TEXT PRIMARY KEY,
+        seen_at      REAL NOT NULL,
+        feed         TEXT NOT NULL,
+        title        TEXT NOT NULL,
+        summary      TEXT NOT NULL,
+        source       TEXT,
+        source_url   TEXT,
+        link         TEXT,
+        published_at REAL,
+        lang         TEXT,
+        related      TEXT NOT NULL DEFAULT '[]',
+        words        TEXT NOT NULL
+    );
+    CREATE INDEX recent_items_seen ON recent_items(seen_at);
+    """,
 )
 
 

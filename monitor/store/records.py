@@ -138,6 +138,43 @@ class StoryInfo:
 
 
 @dataclass(frozen=True)
+class RecentItem:
+    """An item as the web view's preview and ``backtest`` search it: its fields, when seen."""
+
+    key: str
+    feed: str
+    title: str
+    summary: str
+    source: str | None  # the publisher
+    source_url: str | None
+    link: str | None
+    published_at: datetime | None
+    lang: str | None
+    related: tuple[str, ...]
+    seen_at: datetime
+    words: str = ""  # " w1 w2 … ": folded words of every field, for the prefilter
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    """One hit of a rule, with its story (the web view's rule page and Atom feed)."""
+
+    key: str
+    rule: str
+    matched_at: datetime
+    story: str  # the story's first hit's key; the hit's own key when it has no story
+    story_title: str | None
+    title: str
+    summary: str
+    link: str | None
+    source: str | None
+    feed: str
+    published_at: datetime | None
+    similarity: float | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class PollRecord:
     """Everything one successful poll changes, written in one transaction."""
 
@@ -160,6 +197,7 @@ class PollRecord:
     followups: Sequence[tuple[str, str]] = ()  # (rule, story) whose follow-up is queued now
     problem: str | None = None  # the feed parsed only in part: why (shown as "degraded")
     lease: int | None = None  # the claim this poll ran under (None: unclaimed, ``once``)
+    recent: Sequence[RecentItem] = ()  # the new items, kept for the web view's preview
 
 
 class StateLock:

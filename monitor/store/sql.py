@@ -44,6 +44,8 @@ from monitor.store.records import (
     NewAlert,
     PendingAlert,
     PollRecord,
+    RecentItem,
+    RuleHit,
     SeenRecord,
     StoryInfo,
     StoryMember,
@@ -288,6 +290,7 @@ class SqlStore:
                 ],
             )
             self._record_stories(db, rec)
+            self._record_recent(db, rec.recent)
             if rec.seen:
                 day = rec.at.astimezone(UTC).date().isoformat()
                 db.execute(
@@ -793,6 +796,136 @@ class SqlStore:
             )
         return int(n)
 
+    # -- web view ------------------------------------------------------------------------------
+    # Reads for the status page, rule pages, Atom feeds and the preview, and the bounded store
+    # of recent items. Portable SQL (SQLite and PostgreSQL run the same statements).
+
+    @staticmethod
+    def _record_recent(db: Conn, items: Sequence[RecentItem]) -> None:
+        db.executemany(
+            """INSERT INTO recent_items (key, seen_at, feed, title, summary, source, source_url,
+               link, published_at, lang, related, words) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (key) DO NOTHING""",
+            [
+                (
+                    r.key,
+                    _ts(r.seen_at),
+                    r.feed,
+                    r.title[:MAX_RECENT_TITLE],
+                    r.summary[:MAX_RECENT_SUMMARY],
+                    r.source,
+                    r.source_url,
+                    r.link,
+                    _ts(r.published_at),
+                    r.lang,
+                    json.dumps(list(r.related[:10]), ensure_ascii=False),
+                    r.words,
+                )
+                for r in items
+            ],
+        )
+
+    def recent_items(
+        self, since: datetime, patterns: Sequence[str] | None = None
+    ) -> list[RecentItem]:
+        """Items seen since ``since``, newest first; with ``patterns``, only those whose
+        ``words`` match one of these LIKE patterns (``%`` and ``_`` escaped with ``\\``)."""
+        where = ""
+        args: list[Any] = [_ts(since)]
+        if patterns is not None:
+            if not patterns:
+                return []
+            where = " AND (" + " OR ".join(["words LIKE ? ESCAPE '\\'"] * len(patterns)) + ")"
+            args += list(patterns)
+        rows = self._db.execute(
+            f"""SELECT {_RECENT_COLS} FROM recent_items WHERE seen_at >= ?{where}
+                ORDER BY seen_at DESC, key""",
+            args,
+        ).fetchall()
+        return [_recent_row(r) for r in rows]
+
+    def recent_words(self, since: datetime) -> list[tuple[str, str]]:
+        """(key, words) of the items seen since ``since``: what a prefilter reads of each."""
+        rows = self._db.execute(
+            "SELECT key, words FROM recent_items WHERE seen_at >= ?", (_ts(since),)
+        ).fetchall()
+        return [(str(k), str(w)) for k, w in rows]
+
+    def recent_by_keys(self, keys: Sequence[str]) -> list[RecentItem]:
+        """The recent items named by ``keys`` that are kept, newest first."""
+        out: list[RecentItem] = []
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT {_RECENT_COLS} FROM recent_items WHERE key IN ({marks})", chunk
+            ).fetchall()
+            out.extend(_recent_row(r) for r in rows)
+        out.sort(key=lambda r: r.key)
+        out.sort(key=lambda r: r.seen_at, reverse=True)
+        return out
+
+    def recent_span(self, since: datetime) -> tuple[int, datetime | None]:
+        """How many recent items were seen since ``since``, and when the oldest of them was."""
+        n, oldest = self._db.execute(
+            "SELECT count(*), min(seen_at) FROM recent_items WHERE seen_at >= ?", (_ts(since),)
+        ).fetchone()
+        return int(n), _dt(oldest)
+
+    def prune_recent(self, now: datetime, keep: timedelta, max_items: int) -> int:
+        """Forget recent items older than ``keep``, then the oldest beyond ``max_items``."""
+        with self._tx() as db:
+            n = db.execute(
+                "DELETE FROM recent_items WHERE seen_at < ?", (_ts(now - keep),)
+            ).rowcount
+            row = db.execute(
+                "SELECT seen_at FROM recent_items ORDER BY seen_at DESC LIMIT 1 OFFSET ?",
+                (max_items,),
+            ).fetchone()
+            if row is not None:
+                n += db.execute("DELETE FROM recent_items WHERE seen_at <= ?", (row[0],)).rowcount
+        return int(n)
+
+    def rule_hits_of(self, rule: str, since: datetime, limit: int = 500) -> list[RuleHit]:
+        """A rule's hits since ``since``, newest first, each with its story and its text.
+
+        The text comes from the story member, else the recent item, else the seen record
+        (a hit of a rule with ``on_repeat: alert`` has no story member).
+        """
+        rows = self._db.execute(
+            """SELECT h.key, h.matched_at, m.story, st.title,
+                      COALESCE(m.title, r.title, s.title, ''), COALESCE(r.summary, m.summary, ''),
+                      COALESCE(m.link, r.link), COALESCE(m.source, r.source),
+                      COALESCE(m.feed, r.feed, s.feed, ''),
+                      COALESCE(m.published_at, r.published_at, s.published_at),
+                      m.similarity, m.reason
+               FROM hits h
+               LEFT JOIN story_members m ON m.rule = h.rule AND m.key = h.key
+               LEFT JOIN stories st ON st.rule = m.rule AND st.story = m.story
+               LEFT JOIN recent_items r ON r.key = h.key
+               LEFT JOIN seen s ON s.key = h.key
+               WHERE h.rule = ? AND h.matched_at >= ?
+               ORDER BY h.matched_at DESC, h.key LIMIT ?""",
+            (rule, _ts(since), limit),
+        ).fetchall()
+        return [
+            RuleHit(
+                key=str(r[0]),
+                rule=rule,
+                matched_at=_dt(r[1]) or datetime.now(UTC),
+                story=str(r[2] or r[0]),
+                story_title=r[3],
+                title=str(r[4]),
+                summary=str(r[5]),
+                link=r[6],
+                source=r[7],
+                feed=str(r[8]),
+                published_at=_dt(r[9]),
+                similarity=r[10],
+                reason=r[11],
+            )
+            for r in rows
+        ]
+
     # -- outbox -------------------------------------------------------------------------------
 
     def pending_alerts(self, now: datetime | None = None, limit: int = 1000) -> list[PendingAlert]:
@@ -1049,6 +1182,32 @@ def _outbox_row(r: Sequence[Any]) -> PendingAlert:
         next_attempt_at=_dt(r[8]),
         last_error=r[9],
         dead_at=_dt(r[10]),
+    )
+
+
+MAX_RECENT_TITLE = 1000
+MAX_RECENT_SUMMARY = 2000  # what the preview reads of a summary (the live match reads 4000)
+
+_RECENT_COLS = (
+    "key, seen_at, feed, title, summary, source, source_url, link, published_at, lang, related, "
+    "words"
+)
+
+
+def _recent_row(r: Sequence[Any]) -> RecentItem:
+    return RecentItem(
+        key=str(r[0]),
+        seen_at=_dt(r[1]) or datetime.now(UTC),
+        feed=str(r[2]),
+        title=str(r[3]),
+        summary=str(r[4]),
+        source=r[5],
+        source_url=r[6],
+        link=r[7],
+        published_at=_dt(r[8]),
+        lang=r[9],
+        related=tuple(json.loads(r[10] or "[]")),
+        words=str(r[11]),
     )
 
 
