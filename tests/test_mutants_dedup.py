@@ -695,3 +695,18 @@ def test_names_on_each_side_that_the_other_lacks_conflict() -> None:
     b = headline("resmikan bendungan baru, Prabowo puji warga Lombok")
     assert compare(a, b) == Verdict(False, 0.0, "different names")
     assert judge(Evidence(a), Evidence(b)) == Verdict(False, 0.0, "different names")
+
+
+def test_an_old_member_is_found_past_newer_stories_that_share_its_common_words() -> None:
+    """A late outlet's copy of an older story joins it, though 300 newer headlines of other
+    stories share all its common words: the candidates are ranked by every word they share,
+    counted on the member, not within the most recent postings of each word (where the old
+    member has only its rare word, and would not even count as a candidate)."""
+    book = StoryBook()
+    title = "Gempa guncang pesisir {}, warga mengungsi"
+    book.add("gempa", member("old", "old", 100.0, title.format("Tambora")))
+    for i in range(300):
+        name = "".join("kalumirosetawinopegu"[2 * ((i // 10**k) % 10) :][:2] for k in range(3))
+        book.add("gempa", member(f"s{i}", f"s{i}", 200.0 + i, title.format(name.title() + "ng")))
+    p = book.place("gempa", hit("late", title.format("Tambora")), since=0.0)
+    assert p.story == "old", p

@@ -108,25 +108,30 @@ class StoryIndex:
             self.postings.setdefault(w, []).append(pos)
 
     def candidates(self, ev: Evidence, since: float) -> list[Member]:
-        """Members within the window that share the most of ``ev``'s rarest words."""
-        words = [w for w in _index_words(ev) if w in self.postings]
+        """Members within the window that share the most words with ``ev``.
+
+        Found through the postings of ``ev``'s rarest words (the most recent of each: bounded
+        work), then ranked by every word they share with ``ev``, counted on the member itself.
+        Counting within the truncated postings instead would rank an older member of the right
+        story (found through its rare word, its common words past the most recent postings)
+        below newer headlines of other stories that share only the common words.
+        """
+        query = _index_words(ev)
+        words = [w for w in query if w in self.postings]
         words.sort(key=lambda w: len(self.postings[w]))
-        counts: dict[int, int] = {}
+        found: set[int] = set()
         for w in words[:MAX_QUERY_WORDS]:
-            for pos in self.postings[w][-MAX_POSTINGS:]:
-                counts[pos] = counts.get(pos, 0) + 1
+            found.update(self.postings[w][-MAX_POSTINGS:])
+        counts: dict[int, int] = {}
+        for pos in found:
+            m = self.members[pos]
+            if m is not None and m.at >= since:
+                counts[pos] = len(query & _index_words(m.evidence))
         # One shared rare word cannot make two headlines of three or more words one story; it
         # can when the new hit has a single indexed word (a short title with related headlines).
         need = 2 if len(words) > 1 else 1
         ranked = sorted((p for p, c in counts.items() if c >= need), key=lambda p: (-counts[p], -p))
-        out: list[Member] = []
-        for pos in ranked:
-            m = self.members[pos]
-            if m is not None and m.at >= since:
-                out.append(m)
-                if len(out) >= MAX_CANDIDATES:
-                    break
-        return out
+        return [m for p in ranked[:MAX_CANDIDATES] if (m := self.members[p]) is not None]
 
     def expire(self, before: float) -> int:
         """Forget members that joined before ``before``; rebuild the postings when it pays."""
