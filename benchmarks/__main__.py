@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     "urls": _module("urls"),
     "latency": _module("latency"),
     "preview": _module("preview"),
+    "scale_out": _module("scale_out"),
 }
 
 

@@ -105,6 +105,8 @@ class Daemon:
         self.started_at = datetime.now(UTC)
         self._in_flight: dict[str, asyncio.Task[Any]] = {}
         self._ticking = asyncio.Lock()
+        self._more_due = False  # the last claim was cut at the free slots: more may be due
+        self._refilling: asyncio.Task[None] | None = None
         self._fetcher: Fetcher | None = None
         # Outcomes of the first poll of each feed since start, to say plainly when nothing at all
         # could be reached (a machine without internet) instead of only N separate failures.
@@ -343,6 +345,7 @@ class Daemon:
                 owner=owner(),
                 limit=room,
             )
+            self._more_due = len(due) >= room
         else:
             due = await off_loop(store.due_feeds, idle, now)
         if self.stop.is_set():  # stopping while the store answered: start nothing more
@@ -367,6 +370,17 @@ class Daemon:
             self._note_first_round(outcome)
         finally:
             self._in_flight.pop(feed.name, None)
+            self._refill()
+
+    def _refill(self) -> None:
+        """Claim more feeds at once when half the slots are free and the last claim left due
+        feeds behind (a shared state claims only what can start): a backlog drains at fetch
+        speed, not one claim per tick."""
+        room = self.monitor.config.fetch.concurrency - len(self._in_flight)
+        if not self._more_due or self.stop.is_set() or room < len(self._in_flight):
+            return
+        if self._refilling is None or self._refilling.done():
+            self._refilling = asyncio.get_running_loop().create_task(self._tick())
 
     def _note_first_round(self, outcome: FeedOutcome) -> None:
         if self._first_round is None:

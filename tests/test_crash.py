@@ -284,6 +284,7 @@ def keys(requests: list[JsonRequest]) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(400)  # a hang guard, not a time limit: a loaded machine runs it slower
 def test_kill_9_at_random_moments_loses_no_alert(
     tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
 ) -> None:

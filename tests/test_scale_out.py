@@ -120,6 +120,7 @@ feeds:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(400)  # a hang guard, not a time limit: a loaded machine runs it slower
 def test_three_daemons_killed_in_turn_lose_nothing_and_alert_each_story_once(
     tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink, pg_url: str
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -197,3 +198,18 @@ def test_a_rule_lock_makes_the_second_daemon_wait_and_then_see_the_first(pg_url:
 def test_an_unreachable_database_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match="cannot connect to the state database"):
         open_store("postgresql://nobody@127.0.0.1:1/none", readonly=True)
+
+
+def test_the_tick_follows_the_shortest_interval(tmp_path: Path) -> None:
+    """A 10 s feed is looked at every 3.3 s (not every 15 s, which would make it a 15 s feed)."""
+    from monitor.config import load_config
+    from monitor.daemon import TICK, poll_tick
+
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text("feeds:\n  - {name: a, url: 'https://e.example/a'}\n")
+    assert poll_tick(load_config(cfg, env={})) == TICK == timedelta(seconds=15)
+    cfg.write_text(
+        "feeds:\n  - {name: a, url: 'https://e.example/a'}\n"
+        "  - {name: b, url: 'https://e.example/b', interval: 10s}\n"
+    )
+    assert poll_tick(load_config(cfg, env={})) == timedelta(seconds=10) / 3
