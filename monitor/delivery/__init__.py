@@ -227,7 +227,7 @@ class Delivery:
         channel = self.channels.get(name)
         if channel is None:
             for alert in alerts:
-                self._give_up(alert, now, f"channel {name!r} is no longer in the config")
+                await self._give_up(alert, now, f"channel {name!r} is no longer in the config")
             return 0, len(alerts)
         policy = self.policies[name]
         singles: list[PendingAlert] = []
@@ -244,7 +244,10 @@ class Delivery:
                 singles.append(alert)
             else:
                 digests.setdefault(s.digest, []).append(alert)
-        outgoing = self._plan(name, singles, digests, policy, now, report)
+        sent_before = None
+        if policy.rate is not None:
+            sent_before = await off_loop(self.store.messages_sent, name, now - policy.rate[1])
+        outgoing = self._plan(name, singles, digests, policy, now, report, sent_before)
         sent = failed = 0
         for out in outgoing:
             if self.store.shared and not await self._still_ours(out):
@@ -288,6 +291,7 @@ class Delivery:
         policy: ChannelPolicy,
         now: datetime,
         report: PassReport,
+        sent_before: tuple[int, datetime | None] | None = None,
     ) -> list[_Outgoing]:
         """Group what is due into messages, applying the burst rule and the rate limit."""
         groups: dict[str, list[PendingAlert]] = {}
@@ -301,7 +305,7 @@ class Delivery:
         out = [_Outgoing(g) for g in urgent]
         if policy.rate is not None:
             limit, period = policy.rate
-            used, oldest = self.store.messages_sent(name, now - period)
+            used, oldest = sent_before or (0, None)  # messages sent in the last ``period``
             room = limit - used - len(urgent)
             wanted = len(normal) + len(digests)
             if wanted > room:
@@ -341,7 +345,7 @@ class Delivery:
             if len(rules) > 1:
                 item = replace(item, rules=rules)
         else:
-            messages = [self._with_outlets(a, m) for a, m in zip(rows, messages, strict=True)]
+            messages = [await self._with_outlets(a, m) for a, m in zip(rows, messages, strict=True)]
             item = Digest(channel.name, out.digest, tuple(messages))
         skip = frozenset.intersection(*(a.done for a in rows)) if rows else frozenset()
         result: DeliveryResult = await in_thread(channel.send, item, tz, skip=skip)
@@ -349,7 +353,7 @@ class Delivery:
         ids = [a.id for a in rows]
         if result.ok:
             batch = None if len(rows) == 1 else f"{channel.name}:{at.timestamp():.6f}:{ids[0]}"
-            self.store.mark_sent_many(ids, at, batch=batch)
+            await off_loop(self.store.mark_sent_many, ids, at, batch=batch)
             metrics.ALERTS.labels(channel.name, "sent").inc(len(rows))
             if out.digest is None:
                 bound.info("alert_sent", title=messages[0].title, attempts=first.attempts + 1)
@@ -357,20 +361,23 @@ class Delivery:
                 bound.info("digest_sent", period=out.digest, alerts=len(rows))
             return True, len(rows), None
         detail = "; ".join(f"{t.url}: {t.detail}" for t in result.targets if not t.ok)
-        retries = [self._failed(a, policy, result, detail or "delivery failed", at) for a in rows]
+        retries = [
+            await self._failed(a, policy, result, detail or "delivery failed", at) for a in rows
+        ]
         return False, len(rows), min((r for r in retries if r is not None), default=None)
 
-    def _with_outlets(self, alert: PendingAlert, message: AlertMessage) -> AlertMessage:
+    async def _with_outlets(self, alert: PendingAlert, message: AlertMessage) -> AlertMessage:
         """A digest names every outlet that carried the story by now (story dedup)."""
         story = alert.payload.get("story")
         if not isinstance(story, str):
             return message
         mine = message.source or message.feed
-        outlets = [o for o in self.store.story_outlets(alert.rule, story) if o != mine]
+        carried = await off_loop(self.store.story_outlets, alert.rule, story)
+        outlets = [o for o in carried if o != mine]
         also = tuple(dict.fromkeys((*message.also, *outlets)))
         return replace(message, also=also) if also != message.also else message
 
-    def _failed(
+    async def _failed(
         self,
         alert: PendingAlert,
         policy: ChannelPolicy,
@@ -383,10 +390,10 @@ class Delivery:
         done = alert.done | {t.key for t in result.targets if t.ok}
         attempts = alert.attempts + 1
         if now - alert.created_at >= policy.retry.lifetime:
-            self._give_up(alert, now, detail, done=done, attempts=attempts)
+            await self._give_up(alert, now, detail, done=done, attempts=attempts)
             return None
         retry_at = now + retry_delay(policy.retry, attempts, self.rng)
-        self.store.mark_failed(alert.id, now, detail, done=done, retry_at=retry_at)
+        await off_loop(self.store.mark_failed, alert.id, now, detail, done=done, retry_at=retry_at)
         metrics.ALERTS.labels(alert.channel, "failed").inc()
         if result.nomatch:
             bound.critical(
@@ -398,7 +405,7 @@ class Delivery:
             )
         return retry_at
 
-    def _give_up(
+    async def _give_up(
         self,
         alert: PendingAlert,
         now: datetime,
@@ -427,8 +434,14 @@ class Delivery:
                     "also": [f"reason: {reason}"[:300]],
                 },
             )
-        self.store.mark_failed(
-            alert.id, now, reason, done=done or alert.done, dead=True, notice=notice
+        await off_loop(
+            self.store.mark_failed,
+            alert.id,
+            now,
+            reason,
+            done=done or alert.done,
+            dead=True,
+            notice=notice,
         )
         metrics.ALERTS.labels(alert.channel, "dead").inc()
         log.error(
