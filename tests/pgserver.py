@@ -83,6 +83,12 @@ class Cluster:
             return f"pg_ctl start failed: {r.stderr.strip()[-300:]} {tail}"
         return None
 
+    def restart(self) -> str | None:
+        """Restart the server (``-m fast``: connections are cut); None when it runs again."""
+        log = str(self.root / "server.log")  # not our pipe: the server would hold it open
+        r = self._run("pg_ctl", "-D", str(self.data), "-l", log, "-m", "fast", "-w", "restart")
+        return None if r.returncode == 0 else f"pg_ctl restart failed: {r.stderr.strip()[-300:]}"
+
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(self.root, ignore_errors=True)

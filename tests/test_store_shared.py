@@ -213,3 +213,14 @@ def test_the_tick_follows_the_shortest_interval(tmp_path: Path) -> None:
         "  - {name: b, url: 'https://e.example/b', interval: 10s}\n"
     )
     assert poll_tick(load_config(cfg, env={})) == timedelta(seconds=10) / 3
+
+
+def test_the_store_reconnects_after_the_database_restarts(pg_cluster: Any) -> None:
+    """A daemon runs for months; its database may restart under it (an upgrade, a failover):
+    the next store call gets a new connection instead of failing for good."""
+    url = pg_cluster.new_schema()
+    store = open_store(url)
+    store.sync_feeds([("f", "u")], T0)
+    assert pg_cluster.restart() is None
+    assert [s.name for s in store.feed_states()] == ["f"]
+    store.close()
