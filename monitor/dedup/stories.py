@@ -33,6 +33,7 @@ __all__ = ["Candidate", "Member", "Placement", "StoryBook", "StoryIndex", "evide
 MAX_QUERY_WORDS = 6  # the rarest words of a new hit that pick its candidates
 MAX_POSTINGS = 200  # of each word, the most recent members looked at
 MAX_CANDIDATES = 20  # members judged per check
+RECOUNT = 50  # a rarest word with at most this many members: they are counted on all words
 
 
 def evidence_of(title: str, summary: str | None = None, related: Sequence[str] = ()) -> Evidence:
@@ -108,30 +109,38 @@ class StoryIndex:
             self.postings.setdefault(w, []).append(pos)
 
     def candidates(self, ev: Evidence, since: float) -> list[Member]:
-        """Members within the window that share the most words with ``ev``.
+        """Members within the window that share the most of ``ev``'s rarest words.
 
-        Found through the postings of ``ev``'s rarest words (the most recent of each: bounded
-        work), then ranked by every word they share with ``ev``, counted on the member itself.
-        Counting within the truncated postings instead would rank an older member of the right
-        story (found through its rare word, its common words past the most recent postings)
-        below newer headlines of other stories that share only the common words.
+        Counted within the most recent postings of each word (bounded work), except for the
+        members of the rarest word when it is rare (at most :data:`RECOUNT` members): those
+        are counted on all their words. Otherwise an older member of the right story, found
+        through its rare word while its common words are past the most recent postings,
+        would rank below newer headlines of other stories that share only the common words.
         """
         query = _index_words(ev)
         words = [w for w in query if w in self.postings]
         words.sort(key=lambda w: len(self.postings[w]))
-        found: set[int] = set()
-        for w in words[:MAX_QUERY_WORDS]:
-            found.update(self.postings[w][-MAX_POSTINGS:])
         counts: dict[int, int] = {}
-        for pos in found:
-            m = self.members[pos]
-            if m is not None and m.at >= since:
-                counts[pos] = len(query & _index_words(m.evidence))
+        for w in words[:MAX_QUERY_WORDS]:
+            for pos in self.postings[w][-MAX_POSTINGS:]:
+                counts[pos] = counts.get(pos, 0) + 1
+        if words and len(self.postings[words[0]]) <= RECOUNT:
+            for pos in self.postings[words[0]]:
+                m = self.members[pos]
+                if m is not None:
+                    counts[pos] = len(query & _index_words(m.evidence))
         # One shared rare word cannot make two headlines of three or more words one story; it
         # can when the new hit has a single indexed word (a short title with related headlines).
         need = 2 if len(words) > 1 else 1
         ranked = sorted((p for p, c in counts.items() if c >= need), key=lambda p: (-counts[p], -p))
-        return [m for p in ranked[:MAX_CANDIDATES] if (m := self.members[p]) is not None]
+        out: list[Member] = []
+        for pos in ranked:
+            m = self.members[pos]
+            if m is not None and m.at >= since:
+                out.append(m)
+                if len(out) >= MAX_CANDIDATES:
+                    break
+        return out
 
     def expire(self, before: float) -> int:
         """Forget members that joined before ``before``; rebuild the postings when it pays."""
