@@ -98,7 +98,11 @@ def run_daemons(cfg: Path, state: str, n_daemons: int, n_feeds: int) -> float:
         for p in procs:
             p.terminate()
         for p in procs:
-            p.wait(30)
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
 
 def claim_latency(url: str, n_feeds: int, claimers: int) -> tuple[float, float]:
