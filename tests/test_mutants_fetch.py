@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ipaddress
 import os
 import random
 import socket
@@ -30,7 +31,7 @@ from monitor.fetch import (
     NotModified,
     Validators,
 )
-from tests.feedserver import FeedServer, Route, closed_port
+from tests.feedserver import Concurrency, FeedServer, Route, closed_port
 from tests.test_fetch import NOW, RSS, fetch
 
 # --- the result of each kind of answer ---------------------------------------------------------
@@ -301,11 +302,128 @@ def test_a_local_file_that_blocks_is_cut_at_the_deadline(tmp_path: Path) -> None
     fifo = tmp_path / "feed.fifo"
     os.mkfifo(fifo)
 
+    def release() -> None:  # the reader thread, or the loop's executor would wait for it
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    # Should the deadline fail, the watchdog releases the reader so the test fails, not hangs.
+    watchdog = threading.Timer(10, release)
+    watchdog.start()
+
     async def go() -> FetchResult:
         async with Fetcher(FetchLimits(timeout=timedelta(seconds=0.2))) as fetcher:
             result = await fetcher.fetch(str(fifo))
-        # Release the reader thread, or the loop's executor would wait for it forever.
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        watchdog.cancel()
+        release()
         return result
 
     assert asyncio.run(go()) == FetchFailed(str(fifo), "timed out after 0.2s")
+
+
+# --- requests, hosts and schemes -------------------------------------------------------------
+
+
+def test_requests_ask_for_feeds(feed_server: FeedServer) -> None:
+    feed_server.route("/feed", body=RSS)
+    fetch(feed_server, feed_server.url("/feed"))
+    assert feed_server.requests[0].headers["accept"].startswith("application/rss+xml, ")
+
+
+def test_no_cookie_set_by_one_answer_is_sent_again(feed_server: FeedServer) -> None:
+    feed_server.route("/feed", body=RSS, headers={"Set-Cookie": "session=abc; Path=/"})
+    url = feed_server.url("/feed")
+
+    async def go() -> None:
+        async with Fetcher(FetchLimits(allow_private=feed_server.allow)) as fetcher:
+            await fetcher.fetch(url)
+            await fetcher.fetch(url)
+
+    asyncio.run(go())
+    assert [r.headers.get("cookie") for r in feed_server.requests] == [None, None]
+
+
+def test_two_hosts_do_not_share_the_slots_of_one(feed_server: FeedServer) -> None:
+    # per_host=1, one request to each of two host names of the same server: both at once.
+    seen = Concurrency(expected=2, limit=2, body=RSS, hold=5.0)
+    feed_server.route("/feed", handler=seen)
+    urls = [feed_server.url("/feed"), f"http://localhost:{feed_server.port}/feed"]
+    allow = feed_server.allow | {f"localhost:{feed_server.port}"}
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(FetchLimits(allow_private=allow), per_host=1) as fetcher:
+            return list(await asyncio.gather(*(fetcher.fetch(u) for u in urls)))
+
+    assert all(isinstance(r, Fetched) for r in asyncio.run(go()))
+    assert seen.peak == 2
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("ftp://example.org/feed", "unsupported URL scheme 'ftp'"),
+        ("x:/feed", "unsupported URL scheme 'x'"),  # one letter is a drive only on Windows
+        ("http://127.0.0.1:99999/feed", "invalid port in URL"),
+    ],
+)
+def test_urls_that_cannot_be_fetched_say_why(url: str, reason: str) -> None:
+    assert fetch(None, url, allow_private=True) == FetchFailed(url, reason)
+
+
+def test_https_urls_are_fetched() -> None:
+    url = f"https://127.0.0.1:{closed_port()}/feed"
+    assert fetch(None, url, allow_private=True) == FetchFailed(url, "connection refused")
+
+
+def test_a_time_out_names_the_url(feed_server: FeedServer) -> None:
+    feed_server.route("/feed", silent=True)
+    result = fetch(feed_server, feed_server.url("/feed"), timeout=timedelta(seconds=0.2))
+    assert result == FetchFailed(feed_server.url("/feed"), "timed out after 0.2s")
+
+
+def test_a_file_url_on_localhost_is_a_local_file(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(RSS)
+    result = fetch(None, f"file://localhost{feed}")
+    assert isinstance(result, Fetched) and result.body == RSS
+
+
+def test_no_proxy_hosts_are_fetched_directly_and_checked(
+    feed_server: FeedServer,
+    feed_server_factory: Callable[[], FeedServer],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    proxy = feed_server_factory()
+    monkeypatch.setenv("HTTP_PROXY", proxy.url())
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    for name in ("http_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    feed_server.route("/feed", body=RSS)
+    url = f"http://localhost:{feed_server.port}/feed"
+    allowed = fetch(
+        None, url, trust_env=True, allow_private=frozenset({f"localhost:{feed_server.port}"})
+    )
+    assert isinstance(allowed, Fetched) and allowed.body == RSS
+    assert fetch(None, url, trust_env=True) == FetchFailed(url, "address 127.0.0.1 is loopback")
+    assert proxy.requests == []
+
+
+# --- the address policy --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("64:ff9b:1::1", "private"),  # local-use NAT64 (RFC 8215)
+        ("2001:4860::1%eth0", "link-local"),  # a zone makes any address link-scoped
+        ("2001:2::1", "reserved"),  # benchmarking: not global, in no table above
+    ],
+)
+def test_address_kinds_outside_the_tables(address: str, kind: str) -> None:
+    assert fetch_module.address_refusal(ipaddress.ip_address(address)) == kind
+
+
+def test_the_allow_list_matches_bracketed_ipv6_hosts_and_trailing_dots() -> None:
+    allowed = fetch_module.address_allowed
+    v6, v4 = ipaddress.ip_address("fd00::1"), ipaddress.ip_address("10.0.0.1")
+    assert allowed(v6, "[fd00::1]", 8080, frozenset({"[fd00::1]:8080"}))
+    assert allowed(v6, "[FEEDS.lan]", 8080, frozenset({"feeds.lan:8080"}))
+    assert allowed(v4, "Feeds.LAN.", 80, frozenset({"feeds.lan:80"}))
