@@ -9,8 +9,8 @@ examples, so a verdict depends on behaviour only.
 every other test is deselected, so a mutant is tried against the module's own tests and not the
 daemon tests that merely call it. Such a pass can kill a mutant but not clear one: ``make
 mutants`` runs every mutant that survived it again without ``MUTANTS_TESTS``, against all the
-tests that call it, and only that verdict stands. Only a mutant's own run is narrowed: mutmut's
-listing and stats runs see every test, or it would forget which other tests call what.
+tests that call it, and only that verdict stands. mutmut's listing and stats runs are not
+narrowed (it would forget which other tests call what); its clean and forced-fail runs are.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ settings.load_profile("mutation")
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     first_pass = tuple(os.environ.get("MUTANTS_TESTS", "").split())
-    if not first_pass or "__mutmut_" not in os.environ.get("MUTANT_UNDER_TEST", ""):
+    if not first_pass or os.environ.get("MUTANT_UNDER_TEST") in ("stats", "list_all_tests"):
         return
     keep = [i for i in items if i.nodeid.startswith(first_pass)]
     dropped = [i for i in items if not i.nodeid.startswith(first_pass)]

@@ -329,11 +329,13 @@ def test_requests_ask_for_feeds(feed_server: FeedServer) -> None:
 
 
 def test_no_cookie_set_by_one_answer_is_sent_again(feed_server: FeedServer) -> None:
+    # By host name: a cookie jar keeps no cookies of IP-address hosts anyway.
     feed_server.route("/feed", body=RSS, headers={"Set-Cookie": "session=abc; Path=/"})
-    url = feed_server.url("/feed")
+    url = f"http://localhost:{feed_server.port}/feed"
+    allow = frozenset({f"localhost:{feed_server.port}"})
 
     async def go() -> None:
-        async with Fetcher(FetchLimits(allow_private=feed_server.allow)) as fetcher:
+        async with Fetcher(FetchLimits(allow_private=allow)) as fetcher:
             await fetcher.fetch(url)
             await fetcher.fetch(url)
 
@@ -404,6 +406,36 @@ def test_no_proxy_hosts_are_fetched_directly_and_checked(
     assert isinstance(allowed, Fetched) and allowed.body == RSS
     assert fetch(None, url, trust_env=True) == FetchFailed(url, "address 127.0.0.1 is loopback")
     assert proxy.requests == []
+
+
+def test_a_proxy_named_by_host_name_is_reached(
+    feed_server_factory: Callable[[], FeedServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The proxy is operator configuration: its loopback address is not refused.
+    proxy = feed_server_factory()
+    proxy.route("http://feeds.example.test/feed", body=RSS)
+    monkeypatch.setenv("HTTP_PROXY", f"http://localhost:{proxy.port}")
+    for name in ("http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    result = fetch(None, "http://feeds.example.test/feed", trust_env=True)
+    assert isinstance(result, Fetched) and result.body == RSS
+
+
+@pytest.mark.parametrize(
+    ("route", "reason"),
+    [
+        (Route(status=302), "HTTP 302 without Location"),
+        (Route(status=302, location="http://[::1/feed"), "invalid URL: Invalid IPv6 URL"),
+        (Route(status=302, location="/feed"), "too many redirects (more than 5)"),
+    ],
+)
+def test_redirects_that_lead_nowhere_name_the_requested_url(
+    feed_server: FeedServer, route: Route, reason: str
+) -> None:
+    feed_server.routes["/feed"] = route
+    result = fetch(feed_server, feed_server.url("/feed"))
+    status = 302 if "Location" in reason else None
+    assert result == FetchFailed(feed_server.url("/feed"), reason, status=status)
 
 
 # --- the address policy --------------------------------------------------------------------------
