@@ -50,3 +50,18 @@ def test_a_field_applies_to_a_group_below_it_and_the_innermost_field_wins() -> N
         (Term("Putin", field="title"), Not(Term("Xi", field="title")), Term("Kim", field="summary"))
     )
     assert error("title:(-Xi) OR Putin").startswith("query:1:1: query only excludes")
+
+
+def test_errors_in_a_query_of_several_lines_name_line_and_column() -> None:
+    assert error("Putin\nOR Xi\nAND (") == "query:3:6: expected a term after '('"
+    assert error("\nPutin (") == "query:2:8: expected a term after '('"
+    assert error("a ( )\nb") == "query:1:5: empty parentheses: expected a term inside"
+
+
+def test_near_operands_that_cannot_be_are_explained() -> None:
+    assert error("Putin NEAR/3 (a AND b)") == (
+        "query:1:14: NEAR operands must be terms or phrases (or an OR of them)"
+    )
+    assert error("a NEAR/3 title:b") == (
+        "query:1:10: NEAR operands take no field; put it before the group: title:(a NEAR/3 b)"
+    )
