@@ -45,9 +45,19 @@ bench: $(VENV)/.installed-dev
 # Mutation testing (not part of `test`): `make mutants`, or one module with
 # `make mutants MODULE=monitor/normalize.py` (or a package: MODULE=monitor/rules). Results stay
 # in mutants/; `$(BIN)/mutmut show NAME` prints one mutant's diff.
+# TESTS="tests/test_fetch.py ..." makes a fast first pass against those test files only (see
+# tests/mutation_profile.py); every mutant that survives it is then run again against all the
+# tests that call it, so the verdicts are those of a full run.
 MODULE ?=
+TESTS ?=
+MUTANTS_PATTERN = $(subst /,.,$(patsubst %.py,%,$(patsubst %/,%,$(MODULE))))
 mutants: $(VENV)/.installed-dev
-	$(BIN)/mutmut run --max-children 2 $(if $(MODULE),"$(subst /,.,$(patsubst %.py,%,$(patsubst %/,%,$(MODULE))))*")
+	$(if $(TESTS),MUTANTS_TESTS="$(TESTS)") $(BIN)/mutmut run --max-children 2 $(if $(MODULE),"$(MUTANTS_PATTERN)*")
+ifneq ($(TESTS),)
+	names=$$($(BIN)/mutmut results --all true | awk -F': ' '$$2 == "survived" || $$2 == "no tests" \
+	  { sub(/^ +/, "", $$1); print $$1 }' | grep -F "$(MUTANTS_PATTERN)."); \
+	  if [ -n "$$names" ]; then $(BIN)/mutmut run --max-children 2 $$names; fi
+endif
 	$(BIN)/mutmut results --all true | awk -F': ' '{ m = $$1; sub(/^ +/, "", m); \
 	  sub(/\.x(_|ǁ).*/, "", m); n[m]++; s[m, $$2]++ } \
 	  END { for (m in n) { d = s[m, "killed"] + s[m, "timeout"]; \

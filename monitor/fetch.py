@@ -46,7 +46,10 @@ from typing import Any, Final, Self
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.client_reqrep import ClientRequest
+from aiohttp.connector import Connection
 from aiohttp.resolver import DefaultResolver
+from aiohttp.tracing import Trace
 
 from monitor import USER_AGENT
 
@@ -285,6 +288,48 @@ class _PolicyResolver(AbstractResolver):
         await self._inner.close()
 
 
+def _peer_refusal(transport: Any, host: str, allow_private: bool | frozenset[str]) -> str | None:
+    """Why the address ``transport`` is connected to may not be reached, or None."""
+    peer: Any = transport.get_extra_info("peername") if transport is not None else None
+    if not peer:
+        return None
+    ip = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
+    if address_allowed(ip, host, int(peer[1]), allow_private):
+        return None
+    return _refusal_text(ip)
+
+
+class _Refused(Exception):  # internal control flow, never escapes
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _PolicyConnector(aiohttp.TCPConnector):
+    """Checks the address of every connection handed out, new or pooled, before a request is
+    written to it (defence in depth behind the resolver).
+
+    Here and not on the response: aiohttp releases the connection of a response whose body
+    arrived with its headers, so ``resp.connection`` was None for most feeds and a check there
+    did not run at all.
+    """
+
+    async def connect(
+        self,
+        req: ClientRequest,
+        traces: list[Trace],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 (aiohttp's signature)
+    ) -> Connection:
+        conn = await super().connect(req, traces, timeout)
+        policy = _POLICY.get()
+        if policy is not None and policy.proxy_host is None:
+            refusal = _peer_refusal(conn.transport, req.url.host or "", policy.allow_private)
+            if refusal is not None:
+                conn.close()
+                raise _Refused(refusal)  # not an OSError, which aiohttp would rewrap
+        return conn
+
+
 def _env_proxy_host(url: urllib.parse.SplitResult, proxies: Mapping[str, str]) -> str | None:
     """The proxy host aiohttp's ``trust_env`` will use for ``url``, if any.
 
@@ -408,12 +453,6 @@ def _describe_client_error(exc: BaseException) -> str:
     return f"connection error: {type(exc).__name__}"
 
 
-class _Refused(Exception):  # internal control flow, never escapes
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 # --- the fetcher -----------------------------------------------------------------------------
 
 
@@ -443,7 +482,7 @@ class Fetcher:
     async def __aenter__(self) -> Self:
         trust_env = self.limits.trust_env
         self._proxies = urllib.request.getproxies() if trust_env else {}
-        connector = aiohttp.TCPConnector(
+        connector = _PolicyConnector(
             limit=self._max_connections,
             limit_per_host=self._per_host,
             resolver=_PolicyResolver(),
@@ -577,10 +616,6 @@ class Fetcher:
                 async with self._session.get(
                     current, headers=headers, allow_redirects=False
                 ) as resp:
-                    if policy.proxy_host is None:
-                        refusal = self._check_peer(resp, current, limits)
-                        if refusal is not None:
-                            return FetchFailed(url, refusal)
                     if resp.status in _REDIRECT_STATUSES:
                         location = resp.headers.get("Location")
                         if not location:
@@ -592,6 +627,8 @@ class Fetcher:
                         continue
                     moved = current if current != url and permanent else None
                     return await self._response(url, current, resp, validators, limits, moved)
+            except _Refused as e:  # from _PolicyConnector
+                return FetchFailed(url, e.reason)
             except (aiohttp.ClientError, OSError) as e:
                 return FetchFailed(url, _describe_client_error(e))
             except ValueError as e:  # yarl rejects some URLs with ValueError
@@ -599,21 +636,6 @@ class Fetcher:
             finally:
                 _POLICY.reset(token)
         return FetchFailed(url, f"too many redirects (more than {limits.max_redirects})")
-
-    @staticmethod
-    def _check_peer(resp: aiohttp.ClientResponse, url: str, limits: FetchLimits) -> str | None:
-        """Check the address actually connected to (defence in depth behind the resolver)."""
-        connection = resp.connection
-        transport = connection.transport if connection is not None else None
-        peer: Any = transport.get_extra_info("peername") if transport is not None else None
-        if not peer:
-            return None
-        ip = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
-        parts = urllib.parse.urlsplit(url)
-        port = int(peer[1])
-        if address_allowed(ip, parts.hostname or "", port, limits.allow_private):
-            return None
-        return _refusal_text(ip)
 
     async def _response(
         self,

@@ -4,11 +4,32 @@ Under mutmut every call goes through a trampoline, so code runs several times sl
 Hypothesis deadline would then "kill" mutants by timing alone, and random examples would make a
 mutant's verdict change from one run to the next. The profile drops the deadline and fixes the
 examples, so a verdict depends on behaviour only.
+
+``MUTANTS_TESTS`` (set by ``make mutants TESTS=...``) names the test files of a first, fast pass:
+every other test is deselected, so a mutant is tried against the module's own tests and not the
+daemon tests that merely call it. Such a pass can kill a mutant but not clear one: ``make
+mutants`` runs every mutant that survived it again without ``MUTANTS_TESTS``, against all the
+tests that call it, and only that verdict stands. mutmut's listing and stats runs are not
+narrowed (it would forget which other tests call what); its clean and forced-fail runs are.
 """
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from hypothesis import settings
 
 settings.register_profile("mutation", deadline=None, derandomize=True, database=None)
 settings.load_profile("mutation")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    first_pass = tuple(os.environ.get("MUTANTS_TESTS", "").split())
+    if not first_pass or os.environ.get("MUTANT_UNDER_TEST") in ("stats", "list_all_tests"):
+        return
+    keep = [i for i in items if i.nodeid.startswith(first_pass)]
+    dropped = [i for i in items if not i.nodeid.startswith(first_pass)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

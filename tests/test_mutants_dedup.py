@@ -458,6 +458,19 @@ def test_evidence_keeps_the_summary_and_ten_related_headlines() -> None:
     assert evidence_of(QUAKE, "").summary is None
 
 
+def test_a_summary_is_read_past_the_title_cap() -> None:
+    # Summaries that differ in their first 400 characters and agree after them: read to 600
+    # characters they agree (10 of 11 stems each side) and decide a borderline title.
+    tail = " ".join(["banjir", "bandang", "rendam", "jembrana", "warga", "mengungsi"])
+    tail += " " + " ".join(["sekolah", "diliburkan", "jalan", "putus"])
+    one, two = "hujan " * 67 + tail, "angin " * 67 + tail
+    assert len("hujan " * 67) == 402 and len(one) < 600
+    a = evidence_of("Bali floods kill dozens across Jembrana district villages", one)
+    b = evidence_of("Bali floods kill dozens across Jembrana, thousands flee", two)
+    assert a.summary is not None and "putus" in a.summary.words
+    assert judge(a, b, 0.9) == Verdict(True, 0.75, "summaries agree (0.91)")
+
+
 def test_a_hit_joins_the_story_of_the_member_it_matches() -> None:
     book = StoryBook()
     first = member("s1", "s1", 100.0, QUAKE)
@@ -519,6 +532,16 @@ def test_pending_members_of_the_same_poll_are_judged_within_the_window() -> None
     again = hit("k3", "Harga BBM naik mulai besok pagi di Bali")
     p = book.place("gempa", again, since=0.0, pending=pending)
     assert p.story == "s1"
+    # The rule having an index does not hide the pending members from a hit.
+    p = book.place("gempa", hit("k4", QUAKE_TOO), since=0.0, pending=pending)
+    assert p.story == "p1" and p.matched == pending[0]
+
+
+def test_a_member_with_the_hits_own_key_is_passed_over_not_the_end() -> None:
+    book = StoryBook()
+    pending = [member("k2", "k2", 100.0, QUAKE), member("p1", "p1", 100.0, QUAKE)]
+    p = book.place("gempa", hit("k2", QUAKE_TOO), since=0.0, pending=pending)
+    assert p.story == "p1" and p.matched == pending[1]
 
 
 def test_the_threshold_is_passed_to_the_judge() -> None:
