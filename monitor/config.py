@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import Path
+from time import sleep
 from typing import Annotated, Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -865,15 +866,40 @@ MAX_CONFIG_BYTES = 1024 * 1024
 
 
 def _read(path: Path) -> str:
+    """The file's text, read whole while it stays the same.
+
+    A file being saved in place (truncated, then written) can be read empty or half written; a
+    reload triggered by the first change event would then apply no rules, or the first lines of
+    a watchlist. So the size and modification time must be the same before and after the read,
+    and match what was read, and an empty file must stay empty for 0.4 s; a file still changing
+    after a few tries is an error (the old config stays, and the end of the save triggers
+    another reload).
+    """
     try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise ConfigError(
-                f"file too large ({size // 1024} KiB; a config or watchlist may be at most "
-                f"{MAX_CONFIG_BYTES // 1024} KiB)",
-                file=str(path),
-            )
-        return path.read_text(encoding="utf-8")
+        for attempt in range(5):
+            before = path.stat()
+            if before.st_size > MAX_CONFIG_BYTES:
+                raise ConfigError(
+                    f"file too large ({before.st_size // 1024} KiB; a config or watchlist may be "
+                    f"at most {MAX_CONFIG_BYTES // 1024} KiB)",
+                    file=str(path),
+                )
+            with path.open("rb") as f:
+                data = f.read(MAX_CONFIG_BYTES + 1)
+            after = path.stat()
+            same = (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns)
+            # An empty file is most often one truncated by a save whose write has not landed:
+            # it is taken as empty only when it stays so.
+            if same and len(data) == after.st_size and (data or attempt == 4):
+                return data.decode("utf-8")
+            if attempt < 4:
+                sleep(0.1)
+        raise ConfigError(
+            "the file kept changing while it was read (a save in progress?)",
+            file=str(path),
+            line=1,
+            col=1,
+        )
     except FileNotFoundError as e:
         raise ConfigError("file not found", file=str(path)) from e
     except UnicodeDecodeError as e:

@@ -536,3 +536,53 @@ def test_email_templates_are_checked_at_load_with_their_line(tmp_path: Path) -> 
     (tmp_path / "tpl" / "alert.txt").write_text("NEWS: {{ alert.headline }}\n")
     config = load_config(write(tmp_path / "m.yaml", base + "templates: tpl\n"), env={})
     assert config.templates == (tmp_path / "tpl").resolve()
+
+
+def test_a_file_changing_while_it_is_read_is_read_again_whole(tmp_path: Path) -> None:
+    """A watchlist saved in place can be read half written (a reload fired by the first change
+    event): the read notices the file changing and reads it again once it is whole."""
+    from monitor.config import _read
+
+    path = tmp_path / "w.yaml"
+    whole = "rules:\n" + "".join(f"  - {{name: r{i}, query: q{i}, notify: c}}\n" for i in range(99))
+    path.write_text(whole[:100])
+    original_stat = Path.stat
+    calls = []
+
+    def stat_while_saving(self: Path, **kwargs: object):  # type: ignore[no-untyped-def]
+        calls.append(self)
+        if len(calls) == 2:  # the rest of the save lands after the first read of the file
+            with self.open("a") as f:
+                f.write(whole[100:])
+        return original_stat(self, **kwargs)  # type: ignore[arg-type]
+
+    Path.stat = stat_while_saving  # type: ignore[method-assign]
+    try:
+        assert _read(path) == whole
+    finally:
+        Path.stat = original_stat  # type: ignore[method-assign]
+
+
+def test_an_empty_file_is_read_again_before_it_counts_as_empty(tmp_path: Path) -> None:
+    """A save truncates the file before it writes: a read between the two sees it empty. The
+    read waits for an empty file to stay empty, so a reload never applies "no rules"."""
+    from monitor.config import _read
+
+    path = tmp_path / "w.yaml"
+    path.write_text("")
+    original_stat = Path.stat
+    calls = []
+
+    def stat_while_saving(self: Path, **kwargs: object):  # type: ignore[no-untyped-def]
+        calls.append(self)
+        if len(calls) == 3:  # the save's write lands after the first (empty) read
+            self.write_text("rules: []\n")
+        return original_stat(self, **kwargs)  # type: ignore[arg-type]
+
+    Path.stat = stat_while_saving  # type: ignore[method-assign]
+    try:
+        assert _read(path) == "rules: []\n"
+    finally:
+        Path.stat = original_stat  # type: ignore[method-assign]
+    path.write_text("")
+    assert _read(path) == ""  # one that stays empty is empty
