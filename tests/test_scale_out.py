@@ -12,7 +12,9 @@ The test moves to the next round when every feed has been fetched in the current
 requests, and started again at once. After ``KILLS`` kills the daemons drain, and the sink's
 messages are compared with what the feeds served.
 
-``SCALE_KILLS`` in the environment changes the number of kills (default 20).
+``SCALE_KILLS`` in the environment changes the number of kills (default 20); ``SCALE_DEBUG=FILE``
+writes every story member (sequence, key, story, time, reason, link) to FILE, to see why two
+items of one story did not join.
 """
 
 from __future__ import annotations
