@@ -9,6 +9,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.store import NewAlert, PollRecord, SeenUpdate, SqliteStore, StoryMember, open_store
+from monitor.store.records import RecentItem
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -32,6 +33,10 @@ def make_sqlite_state(path: Path) -> None:
             seen_again=[], hits=[("k1", "quake"), ("k2", "quake"), ("k3", "quake")],
             alerts=alerts,
             story_members=[member("k1", "k1"), member("k2", "k1"), member("k3", "k3")],
+            recent=[
+                RecentItem(k, "f", f"Gempa {k}", "", None, None, None, T0, "id", (), T0, " gempa ")
+                for k in ("k1", "k2", "k3")
+            ],
         )
     )  # fmt: skip
     first = store.pending_alerts()[0]
@@ -47,7 +52,8 @@ def test_migrate_copies_every_record_and_new_alerts_follow_the_old_ids(
     source = tmp_path / "state.sqlite3"
     make_sqlite_state(source)
     assert main(["migrate", "--from", str(source), "--to", pg_url]) == 0
-    assert "copied 2 feeds, 3 seen, 3 hits, 4 outbox" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "copied 2 feeds, 3 seen, 3 hits, 4 outbox" in out and "3 recent_items" in out
     old, new = SqliteStore(source, readonly=True), open_store(pg_url)
     try:
         assert new.feed_states() == old.feed_states()

@@ -2,8 +2,8 @@
 
 Every record that matters moves (feed state and schedule, seen items, hits, the outbox with its
 ids and delivery state, stories with their members in join order, per-day counts, periodic
-jobs); the ``daemon`` rows stay behind (they describe the old process). The destination must be
-empty: merging two histories would break "one alert per item and rule" in ways no one could
+jobs, the recent items the web view searches); the ``daemon`` rows stay behind (they describe
+the old process). The destination must be empty: merging two histories would break "one alert per item and rule" in ways no one could
 see. All of it is one transaction on the destination: a failed copy leaves it empty.
 """
 
@@ -15,7 +15,17 @@ from monitor.store.sqlite import SqliteStore
 
 # In dependency-free order; story members in commit order (rowid), which PostgreSQL's ``seq``
 # then numbers the same way.
-TABLES = ("feeds", "seen", "hits", "outbox", "feed_days", "stories", "story_members", "jobs")
+TABLES = (
+    "feeds",
+    "seen",
+    "hits",
+    "outbox",
+    "feed_days",
+    "stories",
+    "story_members",
+    "jobs",
+    "recent_items",
+)
 
 
 def copy_state(src: SqliteStore, dst: PostgresStore) -> dict[str, int]:
