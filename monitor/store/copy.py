@@ -3,8 +3,9 @@
 Every record that matters moves (feed state and schedule, seen items, hits, the outbox with its
 ids and delivery state, stories with their members in join order, per-day counts, periodic
 jobs, the recent items the web view searches); the ``daemon`` rows stay behind (they describe
-the old process). The destination must be empty: merging two histories would break "one alert per item and rule" in ways no one could
-see. All of it is one transaction on the destination: a failed copy leaves it empty.
+the old process). The destination must be empty: merging two histories would break "one
+alert per item and rule" in ways no one could see. All of it is one transaction on the
+destination: a failed copy leaves it empty.
 """
 
 from __future__ import annotations
