@@ -466,17 +466,21 @@ class Daemon:
         needs_restart = []
         if (config.state_url, config.state_path) != (old.config.state_url, old.config.state_path):
             needs_restart.append("state")
-        # Polls in flight belong to the old config: stop them (a cancelled poll has recorded
-        # nothing) so they cannot record under the old rules after the new ones made them due.
-        polls = list(self._in_flight.values())
-        for task in polls:
-            task.cancel()
-        if polls:
-            await asyncio.wait(polls, timeout=5)
-        # A cancelled poll's record may be under way in its worker thread: let it finish, so
-        # the new monitor's sync sees (and makes due) what the old rules recorded.
-        await off_loop(old.poller.quiesce)
-        self.monitor = Monitor(config, old.store, clock=old.clock)
+        # No tick between here and the new monitor: a tick waiting on the store would start
+        # polls of the old config after the ones in flight were stopped.
+        async with self._ticking:
+            # Polls in flight belong to the old config: stop them (a cancelled poll has
+            # recorded nothing) so they cannot record under the old rules after the new ones
+            # made them due.
+            polls = list(self._in_flight.values())
+            for task in polls:
+                task.cancel()
+            if polls:
+                await asyncio.wait(polls, timeout=5)
+            # A cancelled poll's record may be under way in the store's thread: let it finish,
+            # so the new monitor's sync sees (and makes due) what the old rules recorded.
+            await off_loop(old.poller.quiesce)
+            self.monitor = Monitor(config, old.store, clock=old.clock)
         fetch_changed = config.fetch != old.config.fetch
         if fetch_changed and self._fetcher is not None:
             previous = self._fetcher
