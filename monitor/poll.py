@@ -662,6 +662,7 @@ class Poller:
             body_hash = hashlib.blake2b(result.body, digest_size=16).hexdigest()
         items = parsed.items
         keyed = key_items(items)
+        keys = [k.key for k in keyed]
         state = dataclasses.replace(state, ttl=parsed.ttl)
         if result.permanent_redirect and result.permanent_redirect != state.url:
             bound.warning(
@@ -702,8 +703,8 @@ class Poller:
                 items=keyed,
                 now=now,
                 first_poll=state.first_polled_at is None,
-                seen=self.store.seen_lookup([k.key for k in keyed]),
-                hits=self.store.hits_lookup([k.key for k in keyed]),
+                seen=self.store.seen_lookup(keys),
+                hits=self.store.hits_lookup(keys),
                 ruleset=self.ruleset,
                 rule_channels=self.rule_channels,
                 match_seen=reread,

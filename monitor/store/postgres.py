@@ -143,21 +143,14 @@ class PostgresStore(SqlStore):
             self._pool.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[Conn]:
-        with self._lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield self._db
-                finally:
-                    self._depth -= 1
-                return
-            with self._pool.connection() as conn, conn.transaction():
-                self._conn, self._depth = conn, 1
-                try:
-                    yield self._db
-                finally:
-                    self._conn, self._depth = None, 0
+    def _transaction(self) -> Iterator[None]:
+        """A pooled connection for the transaction; every statement inside runs on it."""
+        with self._pool.connection() as conn, conn.transaction():
+            self._conn = conn
+            try:
+                yield
+            finally:
+                self._conn = None
 
     def _db_now(self, now: datetime) -> float:
         (t,) = self._db.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()

@@ -136,8 +136,7 @@ class SqlStore:
     def schema_version(self) -> int:
         raise NotImplementedError
 
-    def _begin(self) -> None:
-        self._db.execute("BEGIN")
+    _begin_sql: ClassVar[str] = "BEGIN"
 
     @contextmanager
     def _tx(self) -> Iterator[Conn]:
@@ -150,17 +149,24 @@ class SqlStore:
                 finally:
                     self._depth -= 1
                 return
-            self._begin()
             self._depth = 1
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            else:
-                self._db.execute("COMMIT")
+                with self._transaction():
+                    yield self._db
             finally:
                 self._depth = 0
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """The outermost transaction on the connection (a backend may take it otherwise)."""
+        self._db.execute(self._begin_sql)
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
 
     def _db_now(self, now: datetime) -> float:
         """The time a lease is measured by: the database's clock where several daemons share it

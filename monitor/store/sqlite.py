@@ -38,6 +38,7 @@ class _Locked:
 
 class SqliteStore(SqlStore):
     backend = "sqlite"
+    _begin_sql = "BEGIN IMMEDIATE"  # take the write lock now, not at the first write
     _errors = (sqlite3.Error,)
 
     def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
@@ -73,9 +74,6 @@ class SqliteStore(SqlStore):
     def close(self) -> None:
         with self._lock:
             self._raw.close()
-
-    def _begin(self) -> None:
-        self._raw.execute("BEGIN IMMEDIATE")
 
     # -- schema -------------------------------------------------------------------------------
 
