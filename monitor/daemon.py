@@ -469,9 +469,9 @@ class Daemon:
         # No tick between here and the new monitor: a tick waiting on the store would start
         # polls of the old config after the ones in flight were stopped.
         async with self._ticking:
-            # Polls in flight belong to the old config: stop them (a cancelled poll has
-            # recorded nothing) so they cannot record under the old rules after the new ones
-            # made them due.
+            # Polls in flight belong to the old config: stop them (a poll cancelled before its
+            # record began records nothing) so they cannot record under the old rules after
+            # the new ones made them due.
             polls = list(self._in_flight.values())
             for task in polls:
                 task.cancel()
@@ -481,6 +481,10 @@ class Daemon:
             # so the new monitor's sync sees (and makes due) what the old rules recorded.
             await off_loop(old.poller.quiesce)
             self.monitor = Monitor(config, old.store, clock=old.clock)
+        # A poll cancelled after its record began has queued its alerts without waking the
+        # delivery worker (the wake-up is after the record): without this they would wait for
+        # the worker's idle recheck, a minute.
+        self._wake_delivery.set()
         fetch_changed = config.fetch != old.config.fetch
         if fetch_changed and self._fetcher is not None:
             previous = self._fetcher

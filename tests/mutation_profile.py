@@ -11,6 +11,9 @@ daemon tests that merely call it. Such a pass can kill a mutant but not clear on
 mutants`` runs every mutant that survived it again without ``MUTANTS_TESTS``, against all the
 tests that call it, and only that verdict stands. mutmut's listing and stats runs are not
 narrowed (it would forget which other tests call what); its clean and forced-fail runs are.
+``MUTANTS_SKIP`` (``make mutants SKIP=...``) also drops, in that first pass, the tests whose id
+contains one of its words, such as ``[postgres``: a mutant run is a fresh pytest session, which
+would start a PostgreSQL cluster of its own for every mutant.
 """
 
 from __future__ import annotations
@@ -28,8 +31,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     first_pass = tuple(os.environ.get("MUTANTS_TESTS", "").split())
     if not first_pass or os.environ.get("MUTANT_UNDER_TEST") in ("stats", "list_all_tests"):
         return
-    keep = [i for i in items if i.nodeid.startswith(first_pass)]
-    dropped = [i for i in items if not i.nodeid.startswith(first_pass)]
+    skip = os.environ.get("MUTANTS_SKIP", "").split()
+
+    def kept(item: pytest.Item) -> bool:
+        return item.nodeid.startswith(first_pass) and not any(w in item.nodeid for w in skip)
+
+    keep = [i for i in items if kept(i)]
+    dropped = [i for i in items if not kept(i)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep

@@ -409,7 +409,7 @@ def test_run_without_reachable_feeds_says_so_and_keeps_running(
         assert reader.wait_for("feed_failed")["feed"] == "news"
         assert proc.poll() is None  # still running
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=30)
+        proc.wait(timeout=30)  # not communicate(): the reader's thread owns stderr
     finally:
         if proc.poll() is None:
             proc.kill()

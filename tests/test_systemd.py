@@ -339,6 +339,48 @@ def test_a_stalled_scheduler_stops_the_watchdog(
     assert any(d == "WATCHDOG=1" for _, d in notify.got)  # it pinged while healthy
 
 
+def test_alerts_of_a_poll_cancelled_by_a_reload_mid_record_go_out_at_once(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
+) -> None:
+    """A reload cancels a poll whose record is already under way in the store's thread: the
+    record completes (its alert is queued) but the poll never reaches its wake-up of delivery.
+    The reload wakes it instead, so the alert goes out now, not at the minute's idle recheck."""
+    cfg = setup(tmp_path, feed_server, json_sink)
+    config = load_config(cfg)
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        with Store(config.state_path) as store:
+            daemon = Daemon(Monitor(config, store), reload_config=lambda: load_config(cfg))
+            real = store.record_poll
+            calls = 0
+
+            async def reload_now() -> None:
+                # From inside the record: cancel the poll by a reload, and wait until it is.
+                poll = daemon._in_flight["news"]
+                daemon._request_reload()
+                await asyncio.wait([poll], timeout=10)
+                assert poll.cancelled()
+
+            def record_then_reload(rec: object) -> None:
+                nonlocal calls
+                real(rec)  # type: ignore[arg-type]
+                calls += 1
+                if calls == 1:
+                    asyncio.run_coroutine_threadsafe(reload_now(), loop).result(timeout=10)
+
+            store.record_poll = record_then_reload  # type: ignore[method-assign]
+
+            async def scenario() -> None:
+                await asyncio.to_thread(json_sink.wait_for, 1)
+                daemon.stop.set()
+
+            await asyncio.gather(daemon.run(), scenario())
+
+    asyncio.run(run())
+    assert [m.title for m in json_sink.messages] == ["[r1] Gempa guncang Karangasem"]
+
+
 def test_a_reload_during_a_burst_of_polls_applies_between_polls(
     tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
 ) -> None:
