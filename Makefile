@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 CONFIG ?= config/monitor.yaml
 
-.PHONY: run test lint types pytest deploy-check bench mutants clean
+.PHONY: run test quick lint types pytest deploy-check bench mutants clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ types: $(VENV)/.installed-dev
 # A worker per core (pytest-xdist): about 30% faster on two cores; `pytest FILE` stays serial.
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest -n auto
+
+# The inner loop: every test but the long end-to-end proofs (marked `slow`: the crash test, the
+# scale-out proof, the deploy install); `make test` and CI run them all.
+quick: $(VENV)/.installed-dev
+	$(BIN)/pytest -n auto -m "not slow"
 
 # systemd-analyze verify of deploy/news-monitor.service and its security exposure (at most 1.2).
 deploy-check: $(VENV)/.installed

@@ -316,7 +316,9 @@ def test_kill_9_at_random_moments_loses_no_alert(
         if not order:  # every kind in each round of seven, in a seeded order
             order = rng.sample(KINDS, len(KINDS))
         kind = order.pop()
-        ahead = rng.randint(1, 4)
+        # 1 or 2: the first round of a life (both feeds due at once) sends at least two
+        # messages, so the moment comes in it; a third would wait the feeds' 10 s interval.
+        ahead = rng.randint(1, 2)
         begin = len(json_sink.messages)
         if kind in ("mid-send", "grace-held"):
             holder.arm(ahead)
@@ -389,7 +391,8 @@ def test_kill_9_at_random_moments_loses_no_alert(
         f"({', '.join(f'{k} {kinds[k]}' for k in KINDS)}); "
         f"{len(served)} alerts served, {len(served & set(delivered))} of them delivered, in "
         f"{len(delivered)} requests; {len(verdict.lost)} lost, {verdict.duplicates} duplicates "
-        f"(at most {kills} allowed); {sum(missed.values())} kill moments fell back to the bound; "
+        f"(at most {kills} allowed); {sum(missed.values())} kill moments fell back to the bound "
+        f"{dict(missed)}; "
         f"{elapsed:.1f} s"
     )
     print(report)

@@ -105,6 +105,7 @@ def test_help_and_bad_usage(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # builds a wheel and installs it into a fresh venv
 def test_install_then_rerun_keeps_what_the_operator_edited(tmp_path: Path, wheel: Path) -> None:
     d = tmp_path
     out = install(d, wheel)
@@ -178,6 +179,7 @@ def test_install_then_rerun_keeps_what_the_operator_edited(tmp_path: Path, wheel
     assert snapshot(etc, unit.parent) == before
 
 
+@pytest.mark.slow  # builds a wheel and installs it into a fresh venv
 def test_uninstall_keeps_config_and_state(tmp_path: Path, wheel: Path) -> None:
     d = tmp_path
     install(d, wheel)
