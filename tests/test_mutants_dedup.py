@@ -733,3 +733,38 @@ def test_an_old_member_is_found_past_newer_stories_that_share_its_common_words()
         book.add("gempa", member(f"s{i}", f"s{i}", 200.0 + i, title.format(name.title() + "ng")))
     p = book.place("gempa", hit("late", title.format("Tambora")), since=0.0)
     assert p.story == "old", p
+
+
+def test_adding_a_member_twice_indexes_it_once() -> None:
+    # A daemon on a shared state reads its own members back when it catches up on the others'.
+    index = StoryIndex()
+    m = member("s1", "s1", 100.0, QUAKE)
+    index.add(m)
+    index.add(m)
+    assert index.live == 1 and index.members == [m]
+    assert index.candidates(evidence_of(QUAKE), 0.0) == [m]
+
+
+def test_an_expired_members_key_can_be_indexed_again() -> None:
+    index = StoryIndex()
+    index.add(member("s1", "k", 1.0, QUAKE))
+    index.add(member("s2", "k2", 5.0, QUAKE))
+    index.add(member("s3", "k3", 6.0, QUAKE))
+    assert index.expire(2.0) == 1
+    again = member("s4", "k", 7.0, QUAKE)
+    index.add(again)
+    assert again in index.candidates(evidence_of(QUAKE), 0.0)
+
+
+def test_the_members_of_a_rare_word_at_the_recount_limit_are_counted_on_all_words() -> None:
+    # Fifty old members hold the rare word; two hundred newer ones push their common words out
+    # of the most recent postings. Recounted, the old ones rank first; not, they share one word.
+    index = StoryIndex()
+    title = "Zlatovar gempa guncang Karangasem"
+    old = [member(f"o{i}", f"o{i}", float(i), title) for i in range(50)]
+    for m in old:
+        index.add(m)
+    for i in range(200):
+        index.add(member(f"n{i}", f"n{i}", 100.0 + i, f"Gempa guncang Karangasem desa{i}"))
+    got = index.candidates(evidence_of("Zlatovar gempa guncang Karangasem lagi"), 0.0)
+    assert got[0] in old
