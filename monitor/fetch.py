@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import email.utils
+import errno
 import ipaddress
 import os
 import socket
@@ -448,7 +449,11 @@ def _describe_client_error(exc: BaseException) -> str:
         return "invalid URL"
     if isinstance(exc, ssl.SSLError):
         return "TLS error"
-    if isinstance(exc, ConnectionResetError):
+    # aiohttp raises a reset as ClientOSError (an OSError with ECONNRESET), not as
+    # ConnectionResetError.
+    if isinstance(exc, ConnectionResetError) or (
+        isinstance(exc, OSError) and exc.errno == errno.ECONNRESET
+    ):
         return "connection reset"
     return f"connection error: {type(exc).__name__}"
 

@@ -9,11 +9,16 @@ server gives), real files; only the clock is fixed (``tests.test_fetch.fetch``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import ipaddress
 import os
 import random
+import shutil
 import socket
+import ssl
+import struct
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -32,6 +37,7 @@ from monitor.fetch import (
     Validators,
 )
 from tests.feedserver import Concurrency, FeedServer, Route, closed_port
+from tests.fixturedata import missing
 from tests.test_fetch import NOW, RSS, fetch
 
 # --- the result of each kind of answer ---------------------------------------------------------
@@ -459,3 +465,86 @@ def test_the_allow_list_matches_bracketed_ipv6_hosts_and_trailing_dots() -> None
     assert allowed(v6, "[fd00::1]", 8080, frozenset({"[fd00::1]:8080"}))
     assert allowed(v6, "[FEEDS.lan]", 8080, frozenset({"feeds.lan:8080"}))
     assert allowed(v4, "Feeds.LAN.", 80, frozenset({"feeds.lan:80"}))
+
+
+# --- TLS and resets: what the operator reads for a broken source -----------------------------
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
+    """A server context with a certificate nobody trusts (made by the ``openssl`` command)."""
+    if shutil.which("openssl") is None:
+        missing("no openssl command to make a test certificate")
+    d = tmp_path_factory.mktemp("tls")
+    key, cert = str(d / "key.pem"), str(d / "cert.pem")
+    command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+    subprocess.run(
+        [*command, "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert],
+        check=True,
+        capture_output=True,
+    )
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+@pytest.fixture
+def socket_server() -> Iterator[Callable[[Callable[[socket.socket], None]], int]]:
+    """Loopback servers that hand every accepted connection to ``handle``; returns the port."""
+    listeners: list[socket.socket] = []
+
+    def start(handle: Callable[[socket.socket], None]) -> int:
+        listener = socket.create_server(("127.0.0.1", 0))
+        listeners.append(listener)
+
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                with contextlib.suppress(OSError), conn:
+                    handle(conn)
+
+        threading.Thread(target=serve, daemon=True).start()
+        return int(listener.getsockname()[1])
+
+    yield start
+    for listener in listeners:
+        listener.close()
+
+
+def test_a_certificate_nobody_trusts_is_named_as_such(
+    socket_server: Callable[[Callable[[socket.socket], None]], int], self_signed: ssl.SSLContext
+) -> None:
+    def handle(conn: socket.socket) -> None:
+        with self_signed.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(65536)
+
+    url = f"https://127.0.0.1:{socket_server(handle)}/feed"
+    result = fetch(None, url, allow_private=True)
+    assert isinstance(result, FetchFailed) and result.url == url, result
+    assert result.reason.startswith("TLS certificate error: "), result
+    assert "self-signed certificate" in result.reason, result
+
+
+def test_https_to_a_server_that_does_not_speak_tls_is_a_tls_error(
+    socket_server: Callable[[Callable[[socket.socket], None]], int],
+) -> None:
+    def handle(conn: socket.socket) -> None:
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    url = f"https://127.0.0.1:{socket_server(handle)}/feed"
+    assert fetch(None, url, allow_private=True) == FetchFailed(url, "TLS error")
+
+
+def test_a_connection_reset_is_named_a_reset(
+    socket_server: Callable[[Callable[[socket.socket], None]], int],
+) -> None:
+    def handle(conn: socket.socket) -> None:
+        conn.recv(65536)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+
+    url = f"http://127.0.0.1:{socket_server(handle)}/feed"
+    assert fetch(None, url, allow_private=True) == FetchFailed(url, "connection reset")
