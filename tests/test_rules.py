@@ -8,6 +8,7 @@ from monitor.errors import MonitorError
 from monitor.normalize import fold, tokenize
 from monitor.rules import Hit, Query, QueryError, RuleMatch, RuleSet, parse_query
 from monitor.rules.reference import evaluate
+from monitor.rules.syntax import Near
 
 ALIASES = {
     "kim": ['"Kim Jong Un"', '"Kim Jong-un"', "김정은", "金正恩"],
@@ -276,50 +277,59 @@ def test_query_is_immutable_and_hashable() -> None:
         ("Putin AND   ", 13, "expected a term after AND"),
         ("a OR", 5, "expected a term after OR"),
         ("NOT", 4, "expected a term after NOT"),
-        ("NOT sport", 1, "only excludes"),
-        ("-sport -bola", 1, "only excludes"),
-        ("a OR NOT b", 6, "only excludes"),
-        ('"Kim Jong', 1, "unterminated quote"),
-        ('a "b c', 3, "unterminated quote"),
-        ("()", 2, "empty parentheses"),
-        ("a ( )", 5, "empty parentheses"),
-        ("(a OR b", 8, "expected ')'"),
-        ("a OR b)", 7, "unbalanced ')'"),
+        ("NOT sport", 1, "query only excludes (NOT/-); add a term it must contain"),
+        ("-sport -bola", 1, "query only excludes (NOT/-); add a term it must contain"),
+        ("a OR NOT b", 6, "query only excludes (NOT/-); add a term it must contain"),
+        ('"Kim Jong', 1, "unterminated quote: expected a closing '\"'"),
+        ('a "b c', 3, "unterminated quote: expected a closing '\"'"),
+        ("()", 2, "empty parentheses: expected a term inside"),
+        ("a ( )", 5, "empty parentheses: expected a term inside"),
+        ("(a OR b", 8, "expected ')' to close the '(' at column 1"),
+        ("a OR b)", 7, "unbalanced ')': no '(' to close"),
         ("a NEAR/x b", 8, "expected a number after NEAR/"),
         ("a NEAR/ b", 8, "expected a number after NEAR/"),
         ("a NEAR/3", 9, "expected a term after NEAR/3"),
-        ("a NEAR/3 b NEAR/2 c", 12, "NEAR cannot be chained"),
-        ("(a b) NEAR/3 c", 1, "NEAR operands must be terms or phrases"),
-        ("title:a NEAR/3 b", 1, "NEAR operands take no field"),
-        ("ab*", 3, "at least 3 letters"),
-        ("a-b*", 4, "at least 3 letters"),
-        ("a*b", 2, "'*' is allowed only at the end"),
-        ("x~5", 3, "edit distance"),
+        ("a NEAR/3 b NEAR/2 c", 12, "NEAR cannot be chained; combine two NEARs with AND"),
+        ("(a b) NEAR/3 c", 1, "NEAR operands must be terms or phrases (or an OR of them)"),
+        (
+            "title:a NEAR/3 b",
+            1,
+            "NEAR operands take no field; put it before the group: title:(a NEAR/3 b)",
+        ),
+        ("ab*", 3, "a wildcard needs at least 3 letters before '*'"),
+        ("a-b*", 4, "a wildcard needs at least 3 letters before '*'"),
+        ("a*b", 2, "'*' is allowed only at the end of a term"),
+        ("x~5", 3, "edit distance after '~' must be 0 to 2"),
         ("x~y", 3, "expected a number after '~'"),
-        ('"Kim Jong"~', 11, "expected a term"),
-        ("Kim-Jong~", 1, "single word"),
+        ('"Kim Jong"~', 11, "expected a term with letters or digits"),
+        ("Kim-Jong~", 1, "'~' (fuzzy) applies to a single word in a script written with spaces"),
         ("@nope", 1, "unknown alias '@nope'"),
-        ("Putin @", 8, "alias name"),
-        ("Putin @bad!", 8, "alias name"),
-        ("foo:bar", 1, "unknown field 'foo'"),
+        ("Putin @", 8, "expected an alias name ([A-Za-z0-9_-]) after '@'"),
+        ("Putin @bad!", 8, "expected an alias name ([A-Za-z0-9_-]) after '@'"),
+        ("foo:bar", 1, "unknown field 'foo'; expected one of title, summary, source, feed, lang"),
         ("title:", 7, "expected a term after 'title:'"),
         ("title:-x", 7, "expected a term after 'title:'"),
-        ("a - b", 4, "right after '-'"),
+        ("a - b", 4, "expected a term right after '-'"),
         ("--a", 2, "expected a term after '-'"),
         ("", 1, "expected a term"),
         ("   ", 4, "expected a term"),
-        ('""', 2, "letters or digits"),
-        ("...", 1, "letters or digits"),
+        ('""', 2, "expected a term with letters or digits"),
+        ("...", 1, "expected a term with letters or digits"),
         ("a AND OR b", 7, "expected a term after AND"),
-        ("(" * 60 + "a" + ")" * 60, 51, "nests deeper"),
+        ("(" * 60 + "a" + ")" * 60, 51, "query nests deeper than 50 levels"),
+        ("a NEAR/9999999 b", 8, "NEAR distance is too large"),  # 7 digits; 6 parse
+        ("a~999999", 3, "edit distance after '~' must be 0 to 2"),
+        ("a~9999999", 3, "expected a number after '~'"),  # 7 digits: not read as a number
+        ("a NEAR/1 NEAR/2 b", 10, "expected a term after NEAR/1"),
+        ("@", 2, "expected an alias name ([A-Za-z0-9_-]) after '@'"),
     ],
 )
 def test_error_columns(query: str, column: int, message: str) -> None:
     with pytest.raises(QueryError) as info:
         parse_query(query, ALIASES)
     assert info.value.column == column
-    assert message in info.value.message
-    assert str(info.value) == f"query:1:{column}: {info.value.message}"
+    assert info.value.message == message  # the whole text: README "Errors" quotes them
+    assert str(info.value) == f"query:1:{column}: {message}"
     assert isinstance(info.value, MonitorError)
 
 
@@ -372,3 +382,8 @@ def test_pathological_queries_and_texts_complete() -> None:
         parse_query('"' * 10_001)
     parse_query("a" * 100_000 + "*")
     parse_query(" ".join(["x"] * 5_000))
+
+
+def test_numbers_of_up_to_six_digits_are_read() -> None:
+    near = parse_query("a NEAR/999999 b").root
+    assert isinstance(near, Near) and near.distance == 999999
