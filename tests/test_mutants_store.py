@@ -6,6 +6,7 @@ Stories feed the "also reported by" follow-ups and ``status``; dead alerts feed 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -123,3 +124,131 @@ def test_a_new_feed_state_names_the_feed_and_its_configured_url() -> None:
     url = "https://wire.example/feed"
     assert (state.name, state.config_url, state.url) == ("wire", url, url)
     assert state.etag is None and state.failures == 0
+
+
+# -- every field written is read back (the poll path and `status` read them) -------------------
+
+
+def seen_update(key: str, at: datetime) -> Any:
+    from monitor.store import SeenUpdate
+
+    return SeenUpdate(key, "wire", f"title {key}", at, at)
+
+
+def test_a_feed_state_reads_back_every_field_a_poll_wrote(open_state: Opener) -> None:
+    store = open_state()
+    store.sync_feeds([("wire", "https://wire.example/feed")], T0)
+    t1, t2, t3 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2), T0 + timedelta(minutes=3)
+    rec = replace(
+        poll(t1, []),
+        etag='"v1"',
+        last_modified="Sun, 01 Nov 2026 12:00:00 GMT",
+        url="https://wire.example/moved",
+        not_before=t3,
+        seen=[seen_update("k1", t1)],
+        body_hash="b1",
+        rules_fingerprint="f1",
+        ttl=timedelta(minutes=30),
+        problem="2 of 3 entries could not be read",
+    )
+    store.record_poll(rec)
+    assert store.feed_state("wire") == FeedState(
+        name="wire",
+        config_url="https://wire.example/feed",
+        url="https://wire.example/moved",
+        etag='"v1"',
+        last_modified="Sun, 01 Nov 2026 12:00:00 GMT",
+        first_polled_at=t1,
+        next_poll_at=t1 + timedelta(minutes=10),
+        not_before=t3,
+        last_attempt_at=t1,
+        last_success_at=t1,
+        last_status=200,
+        last_error="2 of 3 entries could not be read",
+        failures=0,
+        backoff=None,
+        last_new_item_at=t1,
+        gone=False,
+        notice=None,
+        body_hash="b1",
+        rules_fingerprint="f1",
+        ttl=timedelta(minutes=30),
+        lease=0,
+    )
+    # A failure counts, keeps the last success and the validators, and says why.
+    assert (
+        store.record_failure(
+            "wire",
+            t2,
+            status=503,
+            error="HTTP 503",
+            next_poll_at=t3,
+            not_before=t3,
+            backoff=timedelta(minutes=4),
+            gone=True,
+        )
+        == 1
+    )
+    failed = store.feed_state("wire")
+    assert failed is not None
+    assert (failed.last_attempt_at, failed.last_success_at, failed.last_status) == (t2, t1, 503)
+    assert (failed.last_error, failed.failures, failed.backoff, failed.gone) == (
+        "HTTP 503",
+        1,
+        timedelta(minutes=4),
+        True,
+    )
+    assert (failed.etag, failed.next_poll_at, failed.not_before) == ('"v1"', t3, t3)
+    # A 304 clears the failure count and its error, and takes the new validators.
+    store.record_notice("wire", "failing since 12:02", None, t2)
+    store.record_not_modified(
+        "wire", t3, t3 + timedelta(minutes=10), None, validators=('"v2"', None)
+    )
+    ok = store.feed_state("wire")
+    assert ok is not None
+    assert (ok.last_attempt_at, ok.last_success_at, ok.last_status, ok.failures) == (t3, t3, 304, 0)
+    assert (ok.last_error, ok.backoff, ok.not_before) == (None, None, None)
+    assert (ok.etag, ok.last_modified, ok.next_poll_at) == (
+        '"v2"',
+        None,
+        t3 + timedelta(minutes=10),
+    )
+    assert (ok.notice, ok.first_polled_at, ok.last_new_item_at) == ("failing since 12:02", t1, t1)
+
+
+def test_the_daemon_row_reads_back_what_each_event_wrote(open_state: Opener) -> None:
+    store = open_state()
+    assert store.daemon_info() is None
+    t = [T0 + timedelta(minutes=i) for i in range(6)]
+    store.daemon_started(41, "host-a", t[0])
+    store.daemon_reloaded(41, t[1], "ok", applied=True)
+    store.daemon_ticked(41, t[2])
+    assert store.daemon_info() == {
+        "pid": 41,
+        "host": "host-a",
+        "started_at": t[0],
+        "config_loaded_at": t[1],
+        "reload_at": t[1],
+        "reload_result": "ok",
+        "last_tick_at": t[2],
+        "stopped_at": None,
+    }
+    # A failed reload is recorded, but the config in force is still the one loaded before.
+    why = "failed: watchlists/w.yaml:2:5: bad"
+    store.daemon_reloaded(41, t[3], why, applied=False)
+    store.daemon_stopped(41, t[4])
+    info = store.daemon_info()
+    assert info is not None
+    assert (info["config_loaded_at"], info["reload_at"]) == (t[1], t[3])
+    assert (info["reload_result"], info["stopped_at"]) == (
+        "failed: watchlists/w.yaml:2:5: bad",
+        t[4],
+    )
+    # The latest start is the one `status` shows.
+    store.daemon_started(42, "host-a", t[5])
+    info = store.daemon_info()
+    assert info is not None and (info["pid"], info["started_at"], info["stopped_at"]) == (
+        42,
+        t[5],
+        None,
+    )
