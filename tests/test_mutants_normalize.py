@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from monitor.normalize import canonical_url
+from monitor.normalize import canonical_url, fold_with_offsets
 
 CASES = [
     # Google's AMP viewer without ``s/`` serves a plain-http page: http stays http.
@@ -99,3 +99,21 @@ def test_character_classes_as_built() -> None:
         assert no_space_re.match(chr(outside)) is None, hex(outside)
     for outside in (0xA980, 0xABFF, 0xD800, 0xF8FF, 0xFB00, 0xFF65, 0xFFDD, 0x1FFFF, 0x40000):
         assert no_space_re.match(chr(outside)) is None, hex(outside)
+
+
+@pytest.mark.parametrize(
+    ("text", "folded", "starts", "ends"),
+    [
+        ("ﾊﾟ", "パ", [0], [2]),  # half-width kana and its semi-voiced mark (U+FF9F) compose
+        ("ｶﾞ", "ガ", [0], [2]),  # ... and its voiced mark (U+FF9E)
+        ("\u1100\u1161\u11a8", "각", [0], [3]),  # conjoining jamo compose into one syllable
+        ("e\u0300", "e", [0], [2]),  # U+0300, the first combining mark, on a Latin letter
+        ("ре\u0300", "рѐ", [0, 1], [1, 3]),  # on a Cyrillic letter it stays
+        ("a\u0301\u0323b", "ab", [0, 3], [3, 4]),  # two marks on a Latin letter: both dropped
+        ("क\u093fत", "कित", [0, 0, 2], [2, 2, 3]),  # a Devanagari vowel sign stays with its base
+    ],
+)
+def test_a_letter_and_its_marks_fold_as_one_cluster(
+    text: str, folded: str, starts: list[int], ends: list[int]
+) -> None:
+    assert fold_with_offsets(text) == (folded, starts, ends)
