@@ -268,10 +268,12 @@ class Daemon:
     async def _drain(self, delivery: asyncio.Task[Any]) -> None:
         """Stop polls at once, let the delivery in progress finish within the grace.
 
-        A cancelled poll has recorded nothing, so it loses nothing: the feed is polled again on
-        the next start. A delivery cut off by the grace (``delivery.shutdown_grace``, always
-        shorter than the unit's stop timeout) or by a second signal leaves its alert queued:
-        it was not marked sent, so it goes out after the next start (at most a duplicate).
+        A poll cancelled before its record began has recorded nothing, so it loses nothing: the
+        feed is polled again on the next start (one whose record was under way finishes it in
+        the store's thread, its alerts queued like any other). A delivery cut off by the grace
+        (``delivery.shutdown_grace``, always shorter than the unit's stop timeout) or by a
+        second signal leaves its alert queued: it was not marked sent, so it goes out after the
+        next start (at most a duplicate).
         """
         polls = list(self._in_flight.values())
         for task in polls:

@@ -420,7 +420,8 @@ feeds:
         )
         proc.send_signal(signal.SIGHUP)  # while the first polls are still dripping in
         reader.wait_for("config_reloaded")
-        json_sink.wait_for(n, timeout=60)  # one message per item, naming both rules
+        if not json_sink.wait_until(lambda got: len(got) >= n, 60):  # one per item, both rules
+            pytest.fail(f"{len(json_sink.messages)} of {n} messages; the daemon: {reader.events}")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
