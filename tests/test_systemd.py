@@ -12,6 +12,7 @@ import socket
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from monitor.daemon import Daemon, monotonic_usec
 from monitor.service import Monitor
 from monitor.store import SqliteStore as Store
 from tests.feeds import Entry, rss
-from tests.feedserver import FeedServer
+from tests.feedserver import FeedServer, Route, SeenRequest
 from tests.sinks import JsonSink
 from tests.test_cli import EventReader, start_daemon
 
@@ -390,9 +391,18 @@ def test_a_reload_during_a_burst_of_polls_applies_between_polls(
     from monitor.poll import rules_fingerprint
 
     n = 12
+    fetching = threading.Event()  # the first poll's request has reached the server
+
+    def slow(body: bytes) -> Callable[[SeenRequest], Route]:
+        def answer(_: SeenRequest) -> Route:
+            fetching.set()
+            return Route(body=body, drip_interval=0.005)  # seconds each
+
+        return answer
+
     for k in range(n):
         body = rss([Entry(f"Gempa dan banjir di desa {k}", f"https://e/{k}")])
-        feed_server.route(f"/f{k}.xml", body=body, drip_interval=0.005)  # seconds each
+        feed_server.route(f"/f{k}.xml", handler=slow(body))
     (tmp_path / "watchlists").mkdir()
     write_rules(tmp_path, "  - {name: quake, query: gempa, notify: chat}\n")
     feeds = "".join(
@@ -413,6 +423,7 @@ feeds:
     try:
         reader = EventReader(proc)
         reader.wait_for("daemon_started")
+        assert fetching.wait(30)
         write_rules(
             tmp_path,
             "  - {name: quake, query: gempa, notify: chat}\n"
