@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -104,6 +105,8 @@ class Daemon:
         self._watcher: asyncio.Task[None] | None = None
         self.started_at = datetime.now(UTC)
         self._in_flight: dict[str, asyncio.Task[Any]] = {}
+        self._begun: set[asyncio.Task[Any]] = set()  # polls whose body has started
+        self._releases: set[asyncio.Task[None]] = set()  # claims given back by unstarted polls
         self._ticking = asyncio.Lock()
         self._more_due = False  # the last claim was cut at the free slots: more may be due
         self._refilling: asyncio.Task[None] | None = None
@@ -288,6 +291,8 @@ class Daemon:
             task.cancel()
         if polls or pending:
             await asyncio.wait([*polls, *pending], timeout=2)
+        if self._releases:  # claims of polls cancelled before they began
+            await asyncio.wait(list(self._releases), timeout=2)
 
     def _request_reload(self) -> None:
         """SIGHUP (or an edited file): reload now, on the loop; one reload at a time.
@@ -356,23 +361,48 @@ class Daemon:
                     await off_loop(store.release_feed, state.name, state.lease)
             return
         for state in due:
-            feed = feeds[state.name]
-            lease = state.lease if store.shared else None
-            task = asyncio.create_task(self._poll(feed, lease), name=f"poll:{feed.name}")
-            self._in_flight[feed.name] = task
+            self._start_poll(feeds[state.name], state.lease if store.shared else None)
+
+    def _start_poll(self, feed: Feed, lease: int | None) -> None:
+        task = asyncio.create_task(self._poll(feed, lease), name=f"poll:{feed.name}")
+        self._in_flight[feed.name] = task
+        task.add_done_callback(functools.partial(self._poll_ended, feed.name, lease))
 
     async def _poll(self, feed: Feed, lease: int | None = None) -> None:
+        task = asyncio.current_task()
+        assert task is not None and self._fetcher is not None
+        self._begun.add(task)
+        outcome, _ = await self.monitor.poller.guarded_poll(
+            self._fetcher, feed, dry_run=False, lease=lease
+        )
+        if outcome.alerts:
+            self._wake_delivery.set()
+        self._note_first_round(outcome)
+
+    def _poll_ended(self, name: str, lease: int | None, task: asyncio.Task[Any]) -> None:
+        """Every poll task ends here, also one cancelled before its first step.
+
+        A reload whose config finished loading in the same loop pass as a tick's store call
+        cancels the polls that tick just created before any of them ran: such a task never runs
+        its body (not even a ``finally``). Its feed must still leave ``_in_flight`` (or no tick
+        would poll it again) and give back its claim (or no daemon could, until the lease ran
+        out). This task is the one in ``_in_flight`` unless a newer poll of the feed replaced it.
+        """
+        begun = task in self._begun
+        self._begun.discard(task)
+        if self._in_flight.get(name) is task:
+            del self._in_flight[name]
+        if task.cancelled() and not begun and lease is not None:
+            release = asyncio.create_task(self._give_back(name, lease))
+            self._releases.add(release)
+            release.add_done_callback(self._releases.discard)
+        self._refill()
+
+    async def _give_back(self, name: str, lease: int) -> None:
         try:
-            assert self._fetcher is not None
-            outcome, _ = await self.monitor.poller.guarded_poll(
-                self._fetcher, feed, dry_run=False, lease=lease
-            )
-            if outcome.alerts:
-                self._wake_delivery.set()
-            self._note_first_round(outcome)
-        finally:
-            self._in_flight.pop(feed.name, None)
-            self._refill()
+            await off_loop(self.monitor.store.release_feed, name, lease)
+        except Exception as e:  # the lease still runs out: the feed is only late
+            log.warning("feed_release_failed", feed=name, error=str(e))
 
     def _refill(self) -> None:
         """Claim more feeds at once when half the slots are free and the last claim left due
@@ -479,6 +509,8 @@ class Daemon:
                 task.cancel()
             if polls:
                 await asyncio.wait(polls, timeout=5)
+            if self._releases:  # the claims of polls cancelled before they began: free again
+                await asyncio.wait(list(self._releases), timeout=5)
             # A cancelled poll's record may be under way in the store's thread: let it finish,
             # so the new monitor's sync sees (and makes due) what the old rules recorded.
             await off_loop(old.poller.quiesce)

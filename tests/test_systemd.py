@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -338,6 +339,46 @@ def test_a_stalled_scheduler_stops_the_watchdog(
 
     asyncio.run(run())
     assert any(d == "WATCHDOG=1" for _, d in notify.got)  # it pinged while healthy
+
+
+def test_polls_cancelled_before_they_began_leave_their_feeds_free(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink, open_state: Callable[..., Any]
+) -> None:
+    """A reload whose config finished loading in the same loop pass as a tick's store call
+    cancels the polls that tick has just created before any of them ran, and a task cancelled
+    before its first step runs none of its body. Its feed must still be polled at a later tick
+    (it stayed "in flight" forever: the daemon polled nothing after a reload in its first
+    milliseconds) and, on a shared state, its claim given back now, not when the lease
+    (100 s here) runs out."""
+    from datetime import timedelta
+
+    config = load_config(setup(tmp_path, feed_server, json_sink))
+    cancelled: list[asyncio.Task[object]] = []
+
+    class Racing(Daemon):
+        async def _tick_once(self) -> None:
+            await super()._tick_once()
+            if not cancelled and self._in_flight:
+                # What that reload does, here before the new polls' first step.
+                cancelled.extend(self._in_flight.values())
+                for task in cancelled:
+                    task.cancel()
+
+    async def run() -> None:
+        store = open_state()
+        daemon = Racing(Monitor(config, store), tick=timedelta(seconds=0.1))
+
+        async def scenario() -> None:
+            got = await asyncio.to_thread(json_sink.wait_until, lambda got: len(got) >= 1, 20)
+            daemon.stop.set()
+            assert got, "the feed whose first poll was cancelled before it began was not polled"
+
+        await asyncio.gather(daemon.run(), scenario())
+
+    asyncio.run(run())
+    assert len(cancelled) == 1 and cancelled[0].cancelled()
+    assert [m.title for m in json_sink.messages] == ["[r1] Gempa guncang Karangasem"]
+    assert len(feed_server.requests) == 1  # the cancelled poll never fetched
 
 
 def test_alerts_of_a_poll_cancelled_by_a_reload_mid_record_go_out_at_once(
