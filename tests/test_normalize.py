@@ -145,3 +145,13 @@ def test_canonical_url_returns_unparseable_input_unchanged(url: str) -> None:
 def test_canonical_url_never_raises_and_is_idempotent(url: str) -> None:
     once = canonical_url(url)
     assert canonical_url(once) == once
+
+
+def test_the_word_classes_skip_only_planes_without_letters_marks_or_numbers() -> None:
+    """Word classes are built from the planes that hold letters, marks and numbers only (a
+    faster start). Scanning all 17 planes must give the same classes: this fails the day a
+    Unicode version assigns one elsewhere, and ``WORD_PLANES`` must then grow."""
+    from monitor import normalize
+
+    assert normalize._build_classes(range(17)) == normalize._build_classes()
+    assert normalize._build_classes()[0] == normalize._WORD_CLASS

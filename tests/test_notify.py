@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     # The fixtures themselves are loaded by tests/conftest.py.
     from tests.feedserver import closed_port
 from tests.feedserver import closed_port
+from tests.proptest import examples
 from tests.sinks import JsonSink, SmtpServer
 
 WITA = zoneinfo.ZoneInfo("Asia/Makassar")
@@ -106,7 +107,7 @@ _NASTY = st.sampled_from(
 _TEXT = st.text(alphabet=st.one_of(st.characters(), _NASTY), max_size=3000)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     rule=_TEXT,
     title=_TEXT,
@@ -214,7 +215,7 @@ def test_redact_hides_tokens_and_passwords(url: str, secrets: list[str]) -> None
 _SECRET = st.text(alphabet=string.ascii_letters + string.digits, min_size=8, max_size=40)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(password=_SECRET, scheme=st.sampled_from(["json", "jsons", "mailto", "mailtos", "ntfy"]))
 def test_redact_never_contains_the_password(password: str, scheme: str) -> None:
     url = f"{scheme}://alice:{password}@host.example.com/topic"
@@ -224,7 +225,7 @@ def test_redact_never_contains_the_password(password: str, scheme: str) -> None:
     assert password not in redact(url) or password in fixed
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(password=st.text(alphabet=string.printable.strip(), min_size=8, max_size=40))
 def test_redact_never_contains_a_quoted_password(password: str) -> None:
     quoted = quote(password, safe="")
@@ -233,7 +234,7 @@ def test_redact_never_contains_a_quoted_password(password: str) -> None:
     assert quoted not in redacted
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     bot_id=st.integers(min_value=10_000_000, max_value=9_999_999_999),
     secret=st.text(alphabet=string.ascii_letters + string.digits + "_-", min_size=35, max_size=35),

@@ -23,6 +23,7 @@ from monitor.parse import (
     parse_feed,
 )
 from monitor.parse.harden import _cap_author_fields, _strip_doctype
+from tests.proptest import examples
 
 DATA = Path(__file__).parent / "data" / "feeds"
 URL = "https://kabar.example/feeds/main.xml"
@@ -383,14 +384,14 @@ def test_empty_channel_is_a_feed_without_items() -> None:
     assert parse_feed(rss(""), feed_name="x", url=URL).items == ()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.binary(max_size=2000))
 def test_arbitrary_bytes_raise_only_parse_error(body: bytes) -> None:
     with contextlib.suppress(ParseError):
         parse_feed(body, feed_name="x", url=URL)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("<>/&;!?-[]\"'= abcp#x\n")), max_size=400))
 def test_arbitrary_markup_raises_only_parse_error(text: str) -> None:
     for body in (text.encode(), rss(f"<item><title>{text}</title></item>")):

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from monitor.parse import ParsedFeed, ParseError, _fast_parse, parse_feed
 from tests.fixturedata import FEEDS as FIXTURES
 from tests.fixturedata import fixture_files, require_fixtures
+from tests.proptest import examples
 
 DATA = Path(__file__).parent / "data" / "feeds"
 DATA_FEEDS = sorted(p for p in DATA.iterdir() if p.is_file())
@@ -243,7 +244,7 @@ def _item(draw: st.DrawFn) -> str:
     return "<item>" + "".join(parts) + "</item>"
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     items=st.lists(_item(), min_size=1, max_size=5),
     title=_element("title"),
@@ -399,7 +400,7 @@ def _entry(draw: st.DrawFn) -> str:
     return f"<entry{lang}>" + "".join(parts) + "</entry>"
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     entries=st.lists(_entry(), min_size=1, max_size=5),
     title=_construct("title"),

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from monitor.rules import Query, QueryError, RuleSet, parse_query
 from monitor.rules.reference import evaluate
+from tests.proptest import examples
 
 # A small vocabulary, so random queries and random texts actually meet: accents, case, inner
 # punctuation, fuzzy neighbours (shoigu/shoygu), prefixes (rusia/rusianya), no-space scripts.
@@ -99,7 +100,7 @@ def _parse_or_reject(text: str) -> Query:
         raise  # pragma: no cover - assume(False) raises
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(query_text, min_size=1, max_size=6), item)
 def test_ruleset_agrees_with_reference(texts: list[str], fields: dict[str, str]) -> None:
     queries = [_parse_or_reject(t) for t in texts]
@@ -113,7 +114,7 @@ def test_ruleset_agrees_with_reference(texts: list[str], fields: dict[str, str])
     assert got == want
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(query_text)
 def test_print_then_parse_is_identity(text: str) -> None:
     q = _parse_or_reject(text)
@@ -131,7 +132,7 @@ QUERY_ALPHABET = st.sampled_from(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.one_of(st.text(max_size=40), st.lists(QUERY_ALPHABET, max_size=25).map("".join)))
 def test_parse_gives_query_or_query_error(text: str) -> None:
     try:
@@ -148,7 +149,7 @@ def test_parse_gives_query_or_query_error(text: str) -> None:
 TINY = st.sampled_from(["a", "b", "c", '"a b"', '"b a"', "abc*", "abd~"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.tuples(TINY, st.integers(0, 3), TINY).map(lambda t: f"{t[0]} NEAR/{t[1]} {t[2]}"),
     st.lists(st.sampled_from(["a", "b", "c", "abc", "abcd", "x"]), max_size=12).map(" ".join),

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.dedup.similarity import Evidence, compare, headline, judge
+from tests.proptest import examples
 
 SAME = [
     # Indonesian: one outlet republishing another, with a word added or dropped.
@@ -162,7 +163,7 @@ def test_summaries_decide_a_borderline_title() -> None:
     assert not judge(Evidence(a, summary), Evidence(b, other)).same
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(max_size=300), st.text(max_size=300))
 def test_any_text_gives_a_verdict(a: str, b: str) -> None:
     v = compare(headline(a), headline(b))

@@ -33,6 +33,7 @@ from monitor.web.backtest import backtest, segments
 from monitor.web.views import clean_text, safe_href
 from tests.feeds import Entry, rss
 from tests.feedserver import FeedServer
+from tests.proptest import examples
 from tests.sinks import JsonSink
 from tests.webstate import HOSTILE_TITLES, entries_mirror, populate
 
@@ -562,7 +563,7 @@ VOCAB = [
 VOCAB += ["rusian", "vladimir", "vladimr", "banjir", "o'neil", "e-mail", "100%", "a_b"]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     titles=st.lists(st.lists(st.sampled_from(VOCAB), min_size=1, max_size=6), max_size=25),
     terms=st.lists(
