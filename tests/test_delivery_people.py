@@ -323,7 +323,11 @@ def test_an_outage_is_retried_in_order_without_delaying_the_other_channel(
         assert store.pending_count() == 3
         failures = len(json_sink.messages)
         json_sink.status = 200
-        t += timedelta(minutes=16)  # past the longest backoff (15 min, +20 %)
+        # Past the longest wait: retry.max (15 min) at its most jittered (+20 %), 18 min.
+        from monitor.config import RetrySettings
+
+        retry = RetrySettings()  # the channel's, all defaults
+        t += retry.max * (1 + retry.jitter) + timedelta(seconds=1)
         for _ in range(3):
             step(monitor, clock, t)
         assert store.pending_count() == 0

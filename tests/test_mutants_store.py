@@ -252,3 +252,120 @@ def test_the_daemon_row_reads_back_what_each_event_wrote(open_state: Opener) -> 
         t[5],
         None,
     )
+
+
+# -- the outbox as `outbox`, `outbox retry`, `outbox drop` and the rate limits read it ----------
+
+
+def outbox_store(open_state: Opener) -> tuple[Store, list[int]]:
+    """Three alerts queued by one poll at T0: k1 to chat, k2 to chat and mail, ids in order."""
+    store = open_state()
+    store.sync_feeds([("wire", "https://wire.example/feed")], T0)
+    alerts = (
+        NewAlert("k1", "r", ("chat",), {"title": "one"}),
+        NewAlert("k2", "s", ("chat", "mail"), {"title": "two", "n": 2}),
+    )
+    store.record_poll(poll(T0, [], alerts))
+    return store, [a.id for a in store.pending_alerts()]
+
+
+def test_a_queued_alert_reads_back_every_field_through_each_failure(open_state: Opener) -> None:
+    from monitor.store import PendingAlert
+
+    store, ids = outbox_store(open_state)
+    first = PendingAlert(ids[0], "k1", "r", "chat", {"title": "one"}, 0, T0, frozenset())
+    assert store.pending_alerts() == [
+        first,
+        PendingAlert(ids[1], "k2", "s", "chat", {"title": "two", "n": 2}, 0, T0, frozenset()),
+        PendingAlert(ids[2], "k2", "s", "mail", {"title": "two", "n": 2}, 0, T0, frozenset()),
+    ]
+    retry = T0 + timedelta(minutes=5)
+    store.mark_failed(ids[0], T0, "boom", done=["u2", "u1", "u1"], retry_at=retry)
+    failed = replace(
+        first, attempts=1, done=frozenset({"u1", "u2"}), next_attempt_at=retry, last_error="boom"
+    )
+    # Waiting out its backoff, it is not due, but it is still queued.
+    assert [a.id for a in store.pending_alerts(T0 + timedelta(minutes=4))] == ids[1:]
+    assert store.pending_alerts(retry)[0] == failed
+    assert store.pending_alerts(limit=1) == [failed]
+    store.mark_failed(ids[1], T0 + timedelta(minutes=1), "gone", dead=True)
+    dead = store.outbox(dead=True)
+    assert [(a.id, a.attempts, a.last_error, a.dead_at) for a in dead] == [
+        (ids[1], 1, "gone", T0 + timedelta(minutes=1))
+    ]
+    assert [a.id for a in store.outbox()] == [ids[0], ids[2]]
+    assert [a.id for a in store.outbox(limit=1)] == [ids[0]]
+    assert store.outbox_summary() == {"pending": 2, "oldest_pending": T0, "dead": 1}
+    assert store.pending_count() == 2
+    store.close()
+
+
+def test_retry_and_drop_touch_only_undelivered_alerts(open_state: Opener) -> None:
+    store, ids = outbox_store(open_state)
+    later = T0 + timedelta(hours=1)
+    store.mark_failed(ids[0], T0, "gone", dead=True)
+    store.mark_failed(ids[1], T0, "slow", retry_at=T0 + timedelta(hours=3))
+    store.mark_sent(ids[2], T0)
+    # Every dead letter again, at once, with a fresh lifetime.
+    assert store.retry_alerts(None, later) == 1
+    (again,) = [a for a in store.pending_alerts(later) if a.id == ids[0]]
+    assert (again.attempts, again.created_at, again.next_attempt_at, again.dead_at) == (
+        0,
+        later,
+        None,
+        None,
+    )
+    # Named ones: a waiting alert is retried now; a sent one is not queued again.
+    assert store.retry_alerts([ids[1], ids[2]], later) == 1
+    assert [a.id for a in store.pending_alerts(later)] == ids[:2]
+    assert store.outbox_summary() == {"pending": 2, "oldest_pending": later, "dead": 0}
+    assert store.drop_alert(ids[2]) is False  # sent: history, not the queue
+    assert store.drop_alert(ids[0]) is True
+    assert store.drop_alert(ids[0]) is False
+    assert [a.id for a in store.outbox()] == [ids[1]]
+    assert store.sent_alerts() == [("k2", "s", "mail")]
+    store.close()
+
+
+def test_messages_sent_counts_a_digest_once_per_channel_since_a_time(open_state: Opener) -> None:
+    store, ids = outbox_store(open_state)
+    t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
+    store.mark_sent_many(ids[:2], t1, batch="digest-1")  # both to chat, in one message
+    store.mark_sent(ids[2], t2)  # mail
+    assert store.messages_sent("chat", T0) == (1, t1)
+    assert store.messages_sent("chat", t2) == (0, None)
+    assert store.messages_sent("mail", T0) == (1, t2)
+    assert store.messages_sent("mail", t2) == (1, t2)  # since is inclusive
+    store.close()
+
+
+def test_renewing_claims_keeps_only_this_daemons_unsent_alerts(open_state: Opener) -> None:
+    store, ids = outbox_store(open_state)
+    now = T0
+    claimed = store.claim_alerts(now, lease=timedelta(0), owner="a")
+    assert [a.id for a in claimed] == ids
+    store.mark_sent(ids[2], now)
+    # A claim of no length has run out at once: another daemon could take it, until renewed.
+    assert store.renew_claims(ids, now, lease=timedelta(hours=1), owner="b") == set()
+    assert store.renew_claims(ids, now, lease=timedelta(hours=1), owner="a") == set(ids[:2])
+    assert store.claim_alerts(now, lease=timedelta(hours=1), owner="b") == []
+    assert [a.id for a in store.claim_alerts(now, lease=timedelta(0), owner="a")] == ids[:2]
+    store.close()
+
+
+def test_giving_up_an_alert_queues_its_operator_notice_in_the_same_write(
+    open_state: Opener,
+) -> None:
+    """A dead letter is never silent: the notice to the ``ops:`` channel is queued with it,
+    once however often the give-up is written."""
+    store, ids = outbox_store(open_state)
+    at = T0 + timedelta(minutes=3)
+    notice = NewAlert("dead:k1", "ops", ("ops", "mail"), {"title": "given up", "id": ids[0]})
+    store.mark_failed(ids[0], at, "gone", dead=True, notice=notice)
+    store.mark_failed(ids[0], at, "gone", dead=True, notice=notice)
+    queued = [a for a in store.pending_alerts() if a.rule == "ops"]
+    assert [(a.key, a.channel, a.payload, a.created_at, a.attempts) for a in queued] == [
+        ("dead:k1", "ops", {"title": "given up", "id": ids[0]}, at, 0),
+        ("dead:k1", "mail", {"title": "given up", "id": ids[0]}, at, 0),
+    ]
+    store.close()
