@@ -8,9 +8,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from monitor.store import FeedState, NewAlert, PollRecord, Store, StoryMember
+import pytest
+
+from monitor.errors import StateLockedError, StoreError
+from monitor.store import (
+    SCHEMA_VERSION,
+    FeedState,
+    NewAlert,
+    PollRecord,
+    SqliteStore,
+    StateLock,
+    Store,
+    StoryMember,
+)
 
 Opener = Callable[..., Any]
 
@@ -369,3 +382,75 @@ def test_giving_up_an_alert_queues_its_operator_notice_in_the_same_write(
         ("dead:k1", "mail", {"title": "given up", "id": ids[0]}, at, 0),
     ]
     store.close()
+
+
+# -- opening a SQLite state and its lock: the errors a person reads, word for word -------------
+
+
+def test_a_state_in_a_new_folder_opens_and_names_where_it_is(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "var" / "lib" / "monitor.db"  # folders made as needed
+    with SqliteStore(path) as store:
+        assert store.where == str(path)  # what `daemon_started` logs as `state=`
+        store.sync_feeds([("wire", "https://wire.example/feed")], T0)
+    with SqliteStore(path, readonly=True) as reader:
+        names: list[str] = []
+        # Store calls run in the store's own thread, not the one that opened it.
+        worker = threading.Thread(target=lambda: names.extend(s.name for s in reader.feed_states()))
+        worker.start()
+        worker.join(10)
+        assert names == ["wire"]
+        assert reader.where == str(path)
+    with SqliteStore(path) as store:
+        got: list[int] = []
+        worker = threading.Thread(target=lambda: got.append(store.pending_count()))
+        worker.start()
+        worker.join(10)
+        assert got == [0]
+
+
+def test_opening_a_state_that_cannot_be_read_says_why(tmp_path: Path) -> None:
+    missing = tmp_path / "none.db"
+    with pytest.raises(StoreError) as e:
+        SqliteStore(missing, readonly=True)
+    assert str(e.value) == f"{missing}: no state yet (news-monitor has not run here)"
+    assert not missing.exists()  # a read opens nothing new
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    with pytest.raises(StoreError) as e:
+        SqliteStore(folder)
+    assert str(e.value) == f"{folder}: cannot open the state database: unable to open database file"
+    old = tmp_path / "old.db"
+    with SqliteStore(old) as store:
+        store._raw.execute("DELETE FROM schema_version WHERE version = ?", (SCHEMA_VERSION,))
+    with pytest.raises(StoreError) as e:
+        SqliteStore(old, readonly=True)
+    assert str(e.value) == f"{old}: state schema {SCHEMA_VERSION - 1} is not current"
+
+
+def test_the_state_lock_names_the_process_that_holds_it(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    state = tmp_path / "var" / "lib" / "monitor.db"  # the lock comes first: it makes the folders
+    held = StateLock(state)
+    held.acquire()
+    lockfile = tmp_path / "var" / "lib" / "monitor.db.lock"
+    assert lockfile.read_text() == str(os.getpid())
+    assert stat.S_IMODE(lockfile.stat().st_mode) == 0o600
+    with pytest.raises(StateLockedError) as e:
+        StateLock(state).acquire()
+    assert str(e.value) == (
+        f"{state}: another news-monitor is using this state (pid {os.getpid()}); "
+        "stop it first, or give this one its own 'state:'"
+    )
+    os.truncate(lockfile, 0)  # a holder that has not written its pid yet
+    with pytest.raises(StateLockedError) as e:
+        StateLock(state).acquire()
+    assert str(e.value).startswith(f"{state}: another news-monitor is using this state; stop")
+    held.release()
+    again = StateLock(state)
+    again.acquire()  # free once released
+    assert lockfile.read_text() == str(os.getpid())
+    again.release()
