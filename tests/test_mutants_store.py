@@ -454,3 +454,167 @@ def test_the_state_lock_names_the_process_that_holds_it(tmp_path: Path) -> None:
     again.acquire()  # free once released
     assert lockfile.read_text() == str(os.getpid())
     again.release()
+
+
+def test_a_follow_up_marks_its_story_updated_and_every_member_announced(
+    open_state: Opener,
+) -> None:
+    """The "also reported by" follow-up: once queued, the story shows when it was updated and
+    the outlets it named count as announced, so the next follow-up does not repeat them."""
+    store = story_store(open_state)
+    at = T0 + timedelta(minutes=30)
+    store.record_poll(replace(poll(at, []), followups=[("r", "k1")]))
+    info = store.stories_info([("r", "k1")])[("r", "k1")]
+    assert info.updated_at == at
+    assert info.unannounced == ()
+    assert info.announced == ("Wire A", "Wire B", "wire")
+    assert info.members == 3
+    store.close()
+
+
+def test_a_story_member_keeps_its_text_within_the_stored_limits(open_state: Opener) -> None:
+    store = open_state()
+    store.sync_feeds([("wire", "https://wire.example/feed")], T0)
+    long = replace(
+        member("k1", "k1", "Wire A", announced=True),
+        title="t" * 600,
+        summary="s" * 1200,
+        related=tuple(f"https://r.example/{n}" for n in range(12)),
+    )
+    empty = replace(
+        member("k2", "k1", None, announced=False), summary="", related=("https://ü.example/",)
+    )
+    store.record_poll(poll(T0, [long, empty]))
+    first, second = store.members_of("r", "k1")
+    assert (first.title, first.summary) == ("t" * 500, "s" * 1000)
+    assert first.related == tuple(f"https://r.example/{n}" for n in range(10))
+    assert second.summary is None  # an empty summary is no summary
+    assert second.related == ("https://ü.example/",)
+    assert store.stories_info([("r", "k1")])[("r", "k1")].title == "t" * 500
+    store.close()
+
+
+def test_seen_lookup_gives_each_known_key_its_eligibility_and_feed(open_state: Opener) -> None:
+    from monitor.store import SeenRecord
+
+    store = open_state()
+    store.sync_feeds([("wire", "https://wire.example/feed")], T0)
+    store.record_poll(replace(poll(T0, []), seen=[seen_update("k1", T0), seen_update("k2", T0)]))
+    assert store.seen_lookup(["k2", "nope", "k1"]) == {
+        "k1": SeenRecord("k1", T0, "wire"),
+        "k2": SeenRecord("k2", T0, "wire"),
+    }
+    many = [f"x{n}" for n in range(1200)] + ["k1"]  # past one chunk of 500 keys
+    assert list(store.seen_lookup(many)) == ["k1"]
+    store.close()
+
+
+def test_a_synced_feed_is_due_at_once_and_again_when_its_url_changes(open_state: Opener) -> None:
+    store = open_state()
+    store.sync_feeds([("wire", "https://wire.example/feed")], T0)
+    state = store.feed_state("wire")
+    assert state is not None and state.next_poll_at == T0
+    later = T0 + timedelta(hours=1)
+    store.sync_feeds([("wire", "https://wire.example/feed")], later)  # unchanged: untouched
+    state = store.feed_state("wire")
+    assert state is not None and state.next_poll_at == T0
+    store.sync_feeds([("wire", "https://wire.example/v2")], later)
+    state = store.feed_state("wire")
+    assert state is not None
+    assert (state.config_url, state.url, state.next_poll_at) == (
+        "https://wire.example/v2",
+        "https://wire.example/v2",
+        later,
+    )
+    store.close()
+
+
+def test_store_calls_run_in_the_stores_own_thread() -> None:
+    import asyncio
+    import threading
+
+    from monitor.store import off_loop
+
+    def call(a: int, *, b: int) -> tuple[int, str]:
+        return a * 10 + b, threading.current_thread().name
+
+    value, thread = asyncio.run(off_loop(call, 4, b=2))
+    assert value == 42
+    assert thread.startswith("news-monitor-store")
+
+
+def test_state_urls_of_either_postgresql_scheme_are_shared(tmp_path: Path) -> None:
+    from monitor.store import is_shared_url, open_store
+
+    assert is_shared_url("postgresql://u@h/db") and is_shared_url("postgres://u@h/db")
+    assert not is_shared_url(str(tmp_path / "postgres.db"))
+    with pytest.raises(StoreError, match="no state yet"):
+        open_store(tmp_path / "none.db", readonly=True)  # readonly reaches the SQLite store
+
+
+def test_claiming_past_one_chunk_of_names_takes_exactly_the_limit_oldest_first(
+    open_state: Opener,
+) -> None:
+    """A daemon claims at most as many feeds as it has free slots, oldest due first, however
+    many feeds the config names (the names go to the database 500 at a time)."""
+    store = open_state()
+    names = [f"f{n:04d}" for n in range(1200)]
+    # Feeds synced in reverse name order, and due in an order unlike either.
+    for n, name in enumerate(reversed(names)):
+        store.sync_feeds([(name, f"https://e.example/{name}")], T0 + timedelta(seconds=n % 7))
+    claimed = store.claim_feeds(
+        names, T0 + timedelta(minutes=1), lease=timedelta(hours=1), owner="a"
+    )
+    assert len(claimed) == 1000  # the default limit
+    taken = store.claim_feeds(names, T0 + timedelta(minutes=1), lease=timedelta(hours=1), owner="b")
+    assert len(taken) == 200  # the rest: nothing claimed twice
+    assert not {s.name for s in claimed} & {s.name for s in taken}
+    for got in (claimed, taken):
+        assert [(s.next_poll_at, s.name) for s in got] == sorted(
+            (s.next_poll_at, s.name) for s in got
+        )
+    others = [f"g{n:04d}" for n in range(1200)]  # all due at once: by name
+    store.sync_feeds([(name, f"https://e.example/{name}") for name in others], T0)
+    got = store.claim_feeds(others, T0, lease=timedelta(hours=1), owner="a", limit=600)
+    assert len(got) == 600
+    assert [s.name for s in got] == sorted(s.name for s in got)
+    store.close()
+
+
+def test_pruning_keeps_the_days_within_retention_of_the_items_per_day(open_state: Opener) -> None:
+    """`status` shows a feed's new items per day: pruning forgets only days past retention."""
+    store = open_state()
+    store.sync_feeds([("wire", "https://wire.example/feed")], T0)
+    old = T0 - timedelta(days=40)
+    store.record_poll(replace(poll(old, []), seen=[seen_update("k0", old)]))
+    store.record_poll(replace(poll(T0, []), seen=[seen_update("k1", T0), seen_update("k2", T0)]))
+    store.prune(T0, timedelta(days=30))
+    assert store.items_per_day("wire") == {T0.date().isoformat(): 2}
+    store.close()
+
+
+def test_pruning_recent_items_counts_both_the_old_and_the_surplus(open_state: Opener) -> None:
+    from monitor.store import RecentItem
+
+    def item(n: int, at: datetime) -> RecentItem:
+        return RecentItem(f"k{n}", "wire", f"t{n}", "", None, None, None, None, None, (), at)
+
+    store = open_state()
+    store.sync_feeds([("wire", "https://wire.example/feed")], T0)
+    items = [item(0, T0 - timedelta(days=10))] + [
+        item(n, T0 + timedelta(minutes=n)) for n in range(1, 6)
+    ]
+    store.record_poll(replace(poll(T0, []), recent=items))
+    # One older than a week, then two beyond the newest three.
+    assert store.prune_recent(T0 + timedelta(hours=1), timedelta(days=7), 3) == 3
+    assert store.prune_recent(T0 + timedelta(hours=1), timedelta(days=7), 3) == 0
+    store.close()
+
+
+def test_a_writable_state_says_so_and_a_read_only_one_says_why_not(tmp_path: Path) -> None:
+    """What `/healthz` reports of the state."""
+    path = tmp_path / "monitor.db"
+    with SqliteStore(path) as store:
+        assert store.writable() is None
+    with SqliteStore(path, readonly=True) as reader:
+        assert reader.writable() == "state not writable: attempt to write a readonly database"

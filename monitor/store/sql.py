@@ -1081,8 +1081,10 @@ class SqlStore:
         message of its own (a suppressed repeat, or one named in a follow-up)."""
         out: list[dict[str, Any]] = []
         rows = self._db.execute(
-            f"""SELECT key, rule, {self._concat}(channel, ','), min(sent_at), payload FROM outbox
-               WHERE sent_at >= ? AND rule != 'ops' AND (? IS NULL OR rule = ?)
+            # min(payload): every channel's row of an alert holds the same payload, and
+            # PostgreSQL (unlike SQLite) refuses a column neither grouped nor aggregated.
+            f"""SELECT key, rule, {self._concat}(channel, ','), min(sent_at), min(payload)
+               FROM outbox WHERE sent_at >= ? AND rule != 'ops' AND (? IS NULL OR rule = ?)
                GROUP BY key, rule""",
             (_ts(since), rule, rule),
         ).fetchall()
