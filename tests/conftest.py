@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from hypothesis import settings
+
+from tests.proptest import QUICK, QUICK_FLOOR
 
 pytest_plugins = ["tests.feedserver", "tests.sinks", "tests.pgserver"]
 
@@ -19,6 +19,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.path.name not in FIRST)
 
 
-if os.environ.get("NEWS_MONITOR_QUICK") == "1":  # make quick: see tests/proptest.py
-    settings.register_profile("quick", max_examples=25)
+if QUICK:  # make quick: tests without a count of their own get the floor of examples()
+    settings.register_profile("quick", max_examples=QUICK_FLOOR)
     settings.load_profile("quick")
