@@ -409,6 +409,66 @@ def test_polls_cancelled_before_they_began_leave_their_feeds_free(
     assert len(feed_server.requests) == 1  # the cancelled poll never fetched
 
 
+def test_a_tick_during_a_reload_polls_the_new_config_not_the_old(
+    tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink, open_state: Callable[..., Any]
+) -> None:
+    """A tick that starts while a reload is applying waits for it: it must not read the old
+    config's feeds, wait on the store, and start their polls after the reload stopped the old
+    config's polls. Here the feed moved to a new URL, and it is due the moment the tick starts:
+    the old URL is never fetched again, the new one is."""
+    from datetime import timedelta
+
+    cfg = setup(tmp_path, feed_server, json_sink)
+    cfg.write_text(cfg.read_text().replace("url: ", "interval: 10s, url: "))
+    feed_server.route(
+        "/moved.xml", body=rss([Entry("Gempa susulan guncang Bangli", "https://e/2")])
+    )
+    config = load_config(cfg)
+    now = [datetime.now(UTC)]
+    ticks: list[asyncio.Task[None]] = []
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        monitor = Monitor(config, open_state(), clock=lambda: now[0])
+        daemon = Daemon(
+            monitor, reload_config=lambda: load_config(cfg), tick=timedelta(seconds=0.05)
+        )
+        quiesce = monitor.poller.quiesce
+
+        async def tick_now() -> None:
+            ticks.append(asyncio.create_task(daemon._tick()))
+            await asyncio.sleep(0)  # its first step: the tick lock, or a store call queued here
+
+        def quiesce_with_a_tick() -> None:
+            # The reload's last step before the new monitor, in the store's thread: the feed
+            # falls due (12 s: its 10 s interval and 10% jitter) and a tick starts.
+            now[0] += timedelta(seconds=12)
+            asyncio.run_coroutine_threadsafe(tick_now(), loop).result(timeout=10)
+            quiesce()
+
+        monitor.poller.quiesce = quiesce_with_a_tick  # type: ignore[method-assign]
+
+        async def scenario() -> None:
+            await asyncio.to_thread(json_sink.wait_for, 1)
+            cfg.write_text(cfg.read_text().replace("/news.xml", "/moved.xml"))
+            daemon._request_reload()
+            assert daemon._reloading is not None
+            await daemon._reloading
+            moved = await asyncio.to_thread(json_sink.wait_until, lambda got: len(got) >= 2, 10)
+            daemon.stop.set()
+            assert moved, "the feed's new URL was not polled"
+
+        await asyncio.gather(daemon.run(), scenario())
+
+    asyncio.run(run())
+    assert len(ticks) == 1 and ticks[0].done()
+    assert [r.path for r in feed_server.requests] == ["/news.xml", "/moved.xml"]
+    assert [m.title for m in json_sink.messages] == [
+        "[r1] Gempa guncang Karangasem",
+        "[r1] Gempa susulan guncang Bangli",
+    ]
+
+
 def test_alerts_of_a_poll_cancelled_by_a_reload_mid_record_go_out_at_once(
     tmp_path: Path, feed_server: FeedServer, json_sink: JsonSink
 ) -> None:
