@@ -63,6 +63,9 @@ MODULE ?=
 TESTS ?=
 SKIP ?=
 MUTANTS_PATTERN = $(subst /,.,$(patsubst %.py,%,$(patsubst %/,%,$(MODULE))))
+# The tests run in mutants/, where `../shared` is not the folder beside the repository: name it.
+NEWS_MONITOR_FIXTURES ?= $(abspath $(CURDIR)/../shared/fixtures)
+mutants: export NEWS_MONITOR_FIXTURES := $(NEWS_MONITOR_FIXTURES)
 mutants: $(VENV)/.installed-dev
 	$(if $(TESTS),MUTANTS_TESTS="$(TESTS)" MUTANTS_SKIP="$(SKIP)") $(BIN)/mutmut run --max-children 2 $(if $(MODULE),"$(MUTANTS_PATTERN)*")
 ifneq ($(TESTS),)

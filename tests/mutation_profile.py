@@ -14,17 +14,23 @@ narrowed (it would forget which other tests call what); its clean and forced-fai
 ``MUTANTS_SKIP`` (``make mutants SKIP=...``) also drops, in that first pass, the tests whose id
 contains one of its words, such as ``[postgres``: a mutant run is a fresh pytest session, which
 would start a PostgreSQL cluster of its own for every mutant.
+
+The trampoline also adds frames to every call: the rule parser's deepest allowed query (50
+levels, through aliases) then passed Python's default limit of 1,000 frames, and the stats run,
+which stops at the first failing test, failed with "failed to collect stats".
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 from hypothesis import settings
 
 settings.register_profile("mutation", deadline=None, derandomize=True, database=None)
 settings.load_profile("mutation")
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
