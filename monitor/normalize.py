@@ -382,7 +382,13 @@ def _fold_host(host: str) -> str:
 
 
 def _unwrap(parts: SplitResult) -> SplitResult | None:
-    """The article a redirect wrapper points at, if ``parts`` is one and its target is http(s)."""
+    """The article a redirect wrapper points at, if ``parts`` is one and its target is http(s).
+
+    A key given twice (``u=notaurl&u=https://e.com/a``) is read whole, its values in sorted
+    order, not in the order they came: query order never changes the result. Reading only the
+    first value made the result depend on it, and the canonical form (its query sorted) could
+    then unwrap where the link did not, so canonicalizing was not idempotent.
+    """
     host = _fold_host(parts.hostname or "")
     path = parts.path
     candidates: list[str] = []
@@ -390,7 +396,7 @@ def _unwrap(parts: SplitResult) -> SplitResult | None:
         if path == "/url":
             # Google Alerts and search results: /url?rct=j&sa=t&url=TARGET&ct=ga&usg=...
             query = parse_qs(parts.query)
-            candidates = [v for key in ("url", "q") for v in query.get(key, [])[:1]]
+            candidates = [v for key in ("url", "q") for v in sorted(query.get(key, []))]
         elif m := _GOOGLE_AMP_PATH_RE.fullmatch(path):
             candidates = [_from_path(m, parts.query)]
     elif host.endswith(".cdn.ampproject.org"):
@@ -398,7 +404,7 @@ def _unwrap(parts: SplitResult) -> SplitResult | None:
             candidates = [_from_path(m, parts.query)]
     elif keys := _REDIRECT_PARAMS.get((host, path or "/")):
         query = parse_qs(parts.query)
-        candidates = [v for key in keys for v in query.get(key, [])[:1]]
+        candidates = [v for key in keys for v in sorted(query.get(key, []))]
     for candidate in candidates:
         target = _split_http(candidate)
         if target is not None:
@@ -465,7 +471,8 @@ def _canonical(parts: SplitResult) -> str:
     out = urlsplit(url)
     out_host = out.hostname or ""
     if not out_host.strip("."):
-        # A host w3lib cannot spell (``http://%2e/``) comes out empty: the input is its own key.
+        # No host out of w3lib: the input is its own key. (w3lib keeps a host it cannot encode
+        # as it was, ``http://%2e/`` included, so this guards a change in w3lib, not a case seen.)
         raise ValueError(url)
     query = "&".join(p for p in out.query.split("&") if p and _keep_param(p))
     fragment = out.fragment if out.fragment.startswith(("!", "/")) else ""

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from monitor.normalize import canonical_url, fold_with_offsets
+from monitor.normalize import canonical_url, fold_with_offsets, tokenize_folded
 
 CASES = [
     # Google's AMP viewer without ``s/`` serves a plain-http page: http stays http.
@@ -18,12 +18,40 @@ CASES = [
     # The viewer's query string is the article's.
     ("https://www.google.com/amp/s/example.com/story?id=7", "https://example.com/story?id=7"),
     ("https://x-com.cdn.ampproject.org/c/example.com/a?p=2", "http://example.com/a?p=2"),
-    # Google's /url reads the first ``url`` and the first ``q``, not a second ``url``.
+    # Google's /url reads every ``url``, then every ``q``; a key given twice is read in sorted
+    # order, so the order of the query never changes the article (the first value alone made
+    # the canonical form, its query sorted, unwrap where the link did not).
     (
         "https://www.google.com/url?url=ftp://x.example/f&url=https://example.com/a",
-        "https://google.com/url?url=ftp%3A%2F%2Fx.example%2Ff&url=https%3A%2F%2Fexample.com%2Fa",
+        "https://example.com/a",
+    ),
+    (
+        "https://www.google.com/url?url=https://example.com/a&url=ftp://x.example/f",
+        "https://example.com/a",
     ),
     ("https://www.google.com/url?url=ftp://x.example/f&q=https://e.com/b", "https://e.com/b"),
+    ("https://l.facebook.com/l.php?u=notaurl&u=http://e.com/a", "http://e.com/a"),
+    ("https://l.facebook.com/l.php?u=http://b.com/1&u=http://a.com/2", "http://a.com/2"),
+    ("https://l.facebook.com/l.php?u=http://a.com/2&u=http://b.com/1", "http://a.com/2"),
+    # A wrapper whose target is missing or not an http(s) URL with a host is its own article.
+    ("https://l.facebook.com/l.php?x=1", "https://l.facebook.com/l.php?x=1"),
+    (
+        "https://www.google.com/url?url=http://./&x=1",
+        "https://google.com/url?url=http%3A%2F%2F.%2F&x=1",
+    ),
+    ("https://www.google.com/url?url=http:///x&q=http://e.com/b", "http://e.com/b"),
+    # Instagram's wrapper is at ``/``, which a link may leave out.
+    ("https://l.instagram.com?u=https://e.com/a", "https://e.com/a"),
+    # Hosts: IDNA 2008 with UTS 46 mapping (``ß`` kept, full-width letters mapped), and w3lib's
+    # encoding for a name IDNA 2008 refuses (a symbol); a host no one can spell keeps the link.
+    ("http://faß.ｄｅ/a", "http://xn--fa-hia.de/a"),
+    ("http://☃.net/a", "http://xn--n3h.net/a"),
+    ("http://%2e/", "http://%2e/"),
+    # The user part is everything before the last ``@``.
+    ("http://a@b@example.com/x", "http://a%40b@example.com/x"),
+    # Only slashes end a path, and an escape w3lib reads twice is read until it stays put.
+    ("http://e.com/ID/X", "http://e.com/ID/X"),
+    ("http://e.com/%%30a", "http://e.com/%0A"),
     # Only the first ``=`` ends a key: a tracking key stays tracking whatever its value holds.
     ("https://example.com/a?utm_source=a=b&id=5", "https://example.com/a?id=5"),
     ("https://example.com/a?id=x=amp", "https://example.com/a?id=x%3Damp"),
@@ -62,6 +90,17 @@ NO_SPACE = [
 @pytest.mark.parametrize(("url", "expected"), CASES)
 def test_canonical_url(url: str, expected: str) -> None:
     assert canonical_url(url) == expected
+    assert canonical_url(expected) == expected
+
+
+def test_a_no_space_run_then_latin_letters_splits_only_the_no_space_characters() -> None:
+    """``普京abc`` (no space between scripts): each Han character is a word, ``abc`` is one."""
+    tokens = tokenize_folded("普京abc")
+    assert [(t.word, t.fstart, t.fend) for t in tokens] == [
+        ("普", 0, 1),
+        ("京", 1, 2),
+        ("abc", 2, 5),
+    ]
 
 
 def test_character_classes_as_built() -> None:
