@@ -88,3 +88,15 @@ def test_a_read_only_open_of_an_older_state_says_its_schema_is_not_current(pg_ur
     with pytest.raises(StoreError) as e:
         open_store(pg_url, readonly=True)
     assert str(e.value) == f"{where}: state schema {SCHEMA_VERSION - 1} is not current"
+
+
+def test_a_state_that_cannot_be_created_gives_the_servers_reason(pg_url: str) -> None:
+    """The first start on a database the server keeps read-only: the daemon connects, then
+    cannot create its tables, and says so with the server's words (not just that it failed)."""
+    ro = pg_url + "%20-cdefault_transaction_read_only%3Don"
+    with pytest.raises(StoreError) as e:
+        open_store(ro)
+    assert str(e.value) == (
+        f"{redact(ro)}: cannot open the state database: "
+        "cannot execute CREATE TABLE in a read-only transaction"
+    )

@@ -73,7 +73,11 @@ __all__ = [
 
 
 class Store(Protocol):
-    """What the daemon needs of its state (both backends implement it)."""
+    """What the daemon needs of its state (both backends implement it).
+
+    Defaults are ``...`` here: the implementations' own are the ones that run, so they are
+    written once, there.
+    """
 
     path: Path
     where: str
@@ -109,7 +113,7 @@ class Store(Protocol):
         next_poll_at: datetime,
         not_before: datetime | None,
         *,
-        status: int = 304,
+        status: int = ...,
         validators: tuple[str | None, str | None] | None = None,
         lease: int | None = None,
     ) -> None: ...
@@ -124,7 +128,7 @@ class Store(Protocol):
         next_poll_at: datetime,
         not_before: datetime | None,
         backoff: timedelta | None,
-        gone: bool = False,
+        gone: bool = ...,
         lease: int | None = None,
     ) -> int: ...
 
@@ -132,7 +136,7 @@ class Store(Protocol):
         self, feed: str, notice: str | None, alert: NewAlert | None, at: datetime
     ) -> None: ...
 
-    def items_per_day(self, feed: str, days: int = 7) -> dict[str, int]: ...
+    def items_per_day(self, feed: str, days: int = ...) -> dict[str, int]: ...
 
     def seen_lookup(self, keys: Sequence[str]) -> dict[str, SeenRecord]: ...
 
@@ -145,7 +149,7 @@ class Store(Protocol):
         *,
         lease: timedelta,
         owner: str,
-        limit: int = 1000,
+        limit: int = ...,
     ) -> list[FeedState]: ...
 
     def release_feed(self, feed: str, lease: int) -> None: ...
@@ -156,8 +160,8 @@ class Store(Protocol):
         *,
         lease: timedelta,
         owner: str,
-        limit: int = 1000,
-        waiting: bool = False,
+        limit: int = ...,
+        waiting: bool = ...,
     ) -> list[PendingAlert]: ...
     def renew_claims(
         self, ids: Sequence[int], now: datetime, *, lease: timedelta, owner: str
@@ -212,13 +216,13 @@ class Store(Protocol):
 
     def prune_recent(self, now: datetime, keep: timedelta, max_items: int) -> int: ...
 
-    def rule_hits_of(self, rule: str, since: datetime, limit: int = 500) -> list[RuleHit]: ...
+    def rule_hits_of(self, rule: str, since: datetime, limit: int = ...) -> list[RuleHit]: ...
 
     def pending_alerts(
-        self, now: datetime | None = None, limit: int = 1000
+        self, now: datetime | None = None, limit: int = ...
     ) -> list[PendingAlert]: ...
 
-    def outbox(self, *, dead: bool = False, limit: int = 1000) -> list[PendingAlert]: ...
+    def outbox(self, *, dead: bool = ..., limit: int = ...) -> list[PendingAlert]: ...
 
     def outbox_summary(self) -> dict[str, Any]: ...
 
@@ -242,7 +246,7 @@ class Store(Protocol):
         *,
         done: Iterable[str] = (),
         retry_at: datetime | None = None,
-        dead: bool = False,
+        dead: bool = ...,
         notice: NewAlert | None = None,
     ) -> None: ...
 
