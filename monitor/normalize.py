@@ -385,7 +385,8 @@ def _unwrap(parts: SplitResult) -> SplitResult | None:
     """The article a redirect wrapper points at, if ``parts`` is one and its target is http(s).
 
     A key given twice (``u=notaurl&u=https://e.com/a``) is read whole, its values in sorted
-    order, not in the order they came: query order never changes the result. Reading only the
+    order, not in the order they came, and a value that is not an http(s) URL with a host (or
+    has a port out of range) is passed over: query order never changes the result. Reading only the
     first value made the result depend on it, and the canonical form (its query sorted) could
     then unwrap where the link did not, so canonicalizing was not idempotent.
     """
@@ -406,7 +407,10 @@ def _unwrap(parts: SplitResult) -> SplitResult | None:
         query = parse_qs(parts.query)
         candidates = [v for key in keys for v in sorted(query.get(key, []))]
     for candidate in candidates:
-        target = _split_http(candidate)
+        try:
+            target = _split_http(candidate)
+        except ValueError:  # a port out of range, a broken IPv6 literal: the next value
+            continue
         if target is not None:
             return target
     return None
@@ -511,6 +515,11 @@ def canonical_url(url: str) -> str:
             if target is None:
                 break
             parts = target
+        else:
+            if _unwrap(parts) is not None:
+                # Wrappers nested deeper than the bound (or a loop of them): the link is its own
+                # key. Canonicalizing what is left would give a wrapper that unwraps once more.
+                return url
         return _canonical(parts)
     except ValueError:  # includes UnicodeError; a URL is data here, never a reason to fail
         return url

@@ -6,6 +6,7 @@ A wrong answer here makes two links to one article alert twice, or merges two ar
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pytest
 
@@ -33,6 +34,9 @@ CASES = [
     ("https://l.facebook.com/l.php?u=notaurl&u=http://e.com/a", "http://e.com/a"),
     ("https://l.facebook.com/l.php?u=http://b.com/1&u=http://a.com/2", "http://a.com/2"),
     ("https://l.facebook.com/l.php?u=http://a.com/2&u=http://b.com/1", "http://a.com/2"),
+    # ... and a value with a port out of range is passed over, wherever it comes.
+    ("https://l.facebook.com/l.php?u=http://b.com/&u=http://a.com:99999/", "http://b.com/"),
+    ("https://l.facebook.com/l.php?u=http://a.com:99999/&u=http://b.com/", "http://b.com/"),
     # A wrapper whose target is missing or not an http(s) URL with a host is its own article.
     ("https://l.facebook.com/l.php?x=1", "https://l.facebook.com/l.php?x=1"),
     (
@@ -91,6 +95,17 @@ NO_SPACE = [
 def test_canonical_url(url: str, expected: str) -> None:
     assert canonical_url(url) == expected
     assert canonical_url(expected) == expected
+
+
+def test_wrappers_nested_deeper_than_four_are_the_links_own_key() -> None:
+    """Four wrappers deep unwrap to the article; a fifth (or a loop of wrappers) keeps the link
+    as it is, since canonicalizing what four unwraps leave would unwrap once more next time."""
+    link = "http://e.com/a"
+    for depth in range(1, 7):
+        link = "https://l.facebook.com/l.php?u=" + quote(link, safe="")
+        expected = "http://e.com/a" if depth <= 4 else link
+        assert canonical_url(link) == expected, depth
+        assert canonical_url(expected) == expected, depth
 
 
 def test_a_no_space_run_then_latin_letters_splits_only_the_no_space_characters() -> None:
