@@ -69,7 +69,17 @@ class Cluster:
 
     def start(self) -> str | None:
         """None when the server runs, else why not."""
-        r = self._run("initdb", "-D", str(self.data), "-U", "monitor", "--auth=trust", "-E", "UTF8")
+        r = self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "monitor",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+        )
         if r.returncode:
             return f"initdb failed: {r.stderr.strip()[-500:]}"
         opts = (

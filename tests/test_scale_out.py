@@ -112,9 +112,10 @@ class RoundFeeds:
             )
 
     def story_log(self, story: tuple[int, int], began: float) -> list[tuple[int, float]]:
-        """Which feeds served ``story`` and when (seconds into the test): a failure's evidence."""
+        """The first five feeds that served ``story`` and when (seconds into the test): a
+        failure's evidence."""
         with self.cond:
-            return [(i, round(t - began, 2)) for i, t in self.served_by[story]]
+            return [(i, round(t - began, 2)) for i, t in self.served_by[story][:5]]
 
 
 def write_config(tmp: Path, server: FeedServer, sink: JsonSink, state: str) -> Path:
