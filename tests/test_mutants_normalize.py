@@ -165,6 +165,8 @@ def test_character_classes_as_built() -> None:
         ("ре\u0300", "рѐ", [0, 1], [1, 3]),  # on a Cyrillic letter it stays
         ("a\u0301\u0323b", "ab", [0, 3], [3, 4]),  # two marks on a Latin letter: both dropped
         ("क\u093fत", "कित", [0, 0, 2], [2, 2, 3]),  # a Devanagari vowel sign stays with its base
+        # A mark after the "." that NFKC gives "㏂" (a.m.): not on a Latin letter, so it stays.
+        ("\u33c2\u0301", "a.m.\u0301", [0] * 5, [2] * 5),
     ],
 )
 def test_a_letter_and_its_marks_fold_as_one_cluster(

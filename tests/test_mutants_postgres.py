@@ -5,6 +5,7 @@ cannot connect or has no driver, the password it connects with, and a server tha
 from __future__ import annotations
 
 import functools
+import socket
 from typing import Any
 
 import psycopg
@@ -99,4 +100,17 @@ def test_a_state_that_cannot_be_created_gives_the_servers_reason(pg_url: str) ->
     assert str(e.value) == (
         f"{redact(ro)}: cannot open the state database: "
         "cannot execute CREATE TABLE in a read-only transaction"
+    )
+
+
+def test_a_server_that_never_answers_fails_within_the_timeout() -> None:
+    """A host that takes the connection and then says nothing (a firewall, a stuck server): the
+    start fails with the driver's reason after ``timeout`` seconds instead of hanging. (The
+    kernel completes the handshake for a listening socket that never accepts.)"""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"postgresql://news@127.0.0.1:{silent.getsockname()[1]}/state"
+        with pytest.raises(StoreError) as e:
+            PostgresStore(url, timeout=1)
+    assert str(e.value) == (
+        f"{url}: cannot connect to the state database: connection timeout expired"
     )
