@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -424,6 +425,34 @@ def test_local_file_size_cap(tmp_path: Path) -> None:
 
 def test_local_file_missing(tmp_path: Path) -> None:
     assert failed(fetch(None, str(tmp_path / "nope.xml"))).reason == "file not found"
+
+
+def test_local_file_unreadable_says_permission_denied(tmp_path: Path) -> None:
+    """The daemon runs as a user of its own (deploy/), which may not read a feed file. Root
+    reads any file, so under root (as in CI) the fetch runs in a forked child that has taken
+    the id of ``nobody``, and sends its reason back through a pipe."""
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(b"<rss/>")
+    feed.chmod(0)
+    if os.geteuid() != 0:
+        assert failed(fetch(None, str(feed))).reason == "permission denied"
+        return
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.close(r)
+            os.setgid(65534)
+            os.setuid(65534)
+            result = fetch(None, str(feed))
+            os.write(w, getattr(result, "reason", repr(result)).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as pipe:
+        reason = pipe.read().decode()
+    os.waitpid(pid, 0)
+    assert reason == "permission denied"
 
 
 # --- concurrency -------------------------------------------------------------------------------
